@@ -1,0 +1,451 @@
+"""
+Five-band stamps around candidates.
+
+`make_cutouts` returns an ``(N, 5, S, S)`` float32 array for N candidates,
+extracted with vectorised indexing straight from the (memory-mapped)
+mosaics; `iter_cutouts` does the same chunk by chunk so that a million
+candidates never sit in memory at once. No candidate is dropped: stamps
+that run off the image are padded and flagged, stamps with non-finite
+pixels are flagged (`CutoutFlag`).
+
+Centring convention: the stamp of a candidate at 0-based position
+``(x, y)`` is centred on the pixel ``(round(x), round(y))`` (halves round
+up) and that pixel sits at index ``(S // 2, S // 2)`` of the stamp.
+``x0``/``y0`` give the image pixel of stamp index ``[0, 0]``.
+
+`write_cutout_fits` and `read_cutout_fits` exchange stamps as one
+multi-extension FITS file per candidate, the format of the PHANGS-HST
+classification tutorial (Whitmore et al. 2021, Appendix A).
+"""
+
+import enum
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .bands import BANDS, band_from_header, normalize_band
+from .images import load_images
+from .tables import pixel_positions
+
+__all__ = ['CutoutFlag', 'Cutouts', 'make_cutouts', 'iter_cutouts',
+           'write_cutout_fits', 'read_cutout_fits']
+
+#: Default stamp size of the per-candidate FITS files of the PHANGS tutorial.
+TUTORIAL_SIZE = 299
+
+
+class CutoutFlag(enum.IntFlag):
+    """
+    Bit flags describing the quality of a candidate's stamp.
+
+    Flags combine: ``CutoutFlag.EDGE | CutoutFlag.NONFINITE``.
+    """
+
+    #: The stamp is complete and finite.
+    NONE = 0
+    #: Part of the stamp lies outside the image and was padded with the fill value.
+    EDGE = 1
+    #: The candidate's centre pixel lies outside the image or its position
+    #: is undefined (NaN); the stamp is padding only (EDGE is set too).
+    OFF_IMAGE = 2
+    #: Non-finite (NaN/inf) pixels inside the image part of the stamp
+    #: (replaced by the fill value unless asked otherwise).
+    NONFINITE = 4
+    #: At least one band has no data at the candidate: its central 3x3
+    #: pixels are all zero or non-finite (outside that band's footprint).
+    MISSING_BAND = 8
+
+    @classmethod
+    def describe(cls, value):
+        """Names of the flags set in ``value``, e.g. ``'EDGE|NONFINITE'``."""
+        value = int(value)
+        names = [f.name for f in cls if f.value and value & f.value]
+        return '|'.join(names) if names else 'NONE'
+
+
+@dataclass
+class Cutouts:
+    """
+    Stamps of N candidates in five bands.
+
+    Attributes
+    ----------
+    data : `~numpy.ndarray`
+        ``(N, 5, S, S)`` float32 stamps, bands in
+        :data:`~astro_clusterclass.bands.BANDS` order.
+    flags : `~numpy.ndarray`
+        ``(N,)`` uint8 `CutoutFlag` values.
+    x, y : `~numpy.ndarray`
+        0-based pixel positions of the candidates (float).
+    x0, y0 : `~numpy.ndarray`
+        Image pixel (0-based, integer) of stamp pixel ``[0, 0]``.
+    ids : `~numpy.ndarray`
+        Candidate identifiers (row indices when none were given).
+    wcs : `~astropy.wcs.WCS` or None
+        WCS of the full image the stamps come from.
+    filters : dict
+        Band slot → actual HST filter.
+    """
+
+    data: np.ndarray
+    flags: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    ids: np.ndarray
+    wcs: WCS = None
+    filters: dict = field(default_factory=lambda: {b: b for b in BANDS})
+    bands: tuple = BANDS
+
+    def __len__(self):
+        return self.data.shape[0]
+
+    @property
+    def size(self):
+        """Stamp side length S in pixels."""
+        return self.data.shape[-1]
+
+    def stamp_wcs(self, index):
+        """WCS of stamp ``index`` (the image WCS shifted to the stamp), or None."""
+        if self.wcs is None:
+            return None
+        wcs = self.wcs.deepcopy()
+        wcs.wcs.crpix = wcs.wcs.crpix - [self.x0[index], self.y0[index]]
+        return wcs
+
+
+def _positions(positions, images, columns):
+    """Turn any accepted ``positions`` into float arrays x, y and ids."""
+    if isinstance(positions, Table):
+        x, y = pixel_positions(positions, wcs=images.wcs, columns=columns)
+        ids = (np.asarray(positions['id']) if 'id' in positions.colnames
+               else np.arange(len(positions)))
+        return x, y, ids
+    if isinstance(positions, SkyCoord):
+        if images.wcs is None:
+            msg = 'positions are sky coordinates but the images have no WCS'
+            raise ValueError(msg)
+        x, y = images.wcs.world_to_pixel(positions.reshape(-1))
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        return x, y, np.arange(len(x))
+    try:
+        x, y = positions
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        y = np.atleast_1d(np.asarray(y, dtype=float))
+    except (TypeError, ValueError) as exc:
+        msg = ('positions must be a Table, a SkyCoord or an (x, y) pair of '
+               f'0-based pixel arrays; got {type(positions).__name__}')
+        raise TypeError(msg) from exc
+    if x.shape != y.shape or x.ndim != 1:
+        msg = f'positions: x and y must be 1-D of equal length, got {x.shape} and {y.shape}'
+        raise ValueError(msg)
+    return x, y, np.arange(len(x))
+
+
+def _corners(x, y, size, shape):
+    """Integer stamp origins and the OFF_IMAGE mask."""
+    ny, nx = shape
+    finite = np.isfinite(x) & np.isfinite(y)
+    # Far outside any image for undefined positions: the stamp is all padding.
+    xs = np.where(finite, x, -10.0 * size)
+    ys = np.where(finite, y, -10.0 * size)
+    ix = np.floor(xs + 0.5).astype(np.int64)
+    iy = np.floor(ys + 0.5).astype(np.int64)
+    off = ~finite | (ix < 0) | (iy < 0) | (ix >= nx) | (iy >= ny)
+    return ix - size // 2, iy - size // 2, off
+
+
+def _extract(array, x0, y0, size, fill_value, out, valid):
+    """
+    Copy ``(size, size)`` windows at origins (x0, y0) of ``array`` into ``out``.
+
+    Windows wholly inside the image are taken as strided views of the
+    (possibly memory-mapped) array, copied row-block by row-block by numpy;
+    only windows crossing the border go through per-pixel indexing, with
+    padding. ``valid`` receives the in-image mask of the border windows.
+    """
+    ny, nx = array.shape
+    inside = (x0 >= 0) & (y0 >= 0) & (x0 + size <= nx) & (y0 + size <= ny)
+    if inside.any():
+        windows = sliding_window_view(array, (size, size))
+        out[inside] = windows[y0[inside], x0[inside]]
+    border = ~inside
+    if border.any():
+        offsets = np.arange(size)
+        yy = y0[border, None] + offsets
+        xx = x0[border, None] + offsets
+        ok = (((yy >= 0) & (yy < ny))[:, :, None]
+              & ((xx >= 0) & (xx < nx))[:, None, :])
+        values = array[np.clip(yy, 0, ny - 1)[:, :, None],
+                       np.clip(xx, 0, nx - 1)[:, None, :]]
+        out[border] = np.where(ok, values, fill_value)
+        valid[border] = ok
+    return border
+
+
+def _cut(images, x, y, ids, size, fill_value, replace_nonfinite):
+    n = len(x)
+    x0, y0, off = _corners(x, y, size, images.shape)
+    data = np.empty((n, len(BANDS), size, size), dtype=np.float32)
+    flags = np.where(off, CutoutFlag.OFF_IMAGE | CutoutFlag.EDGE,
+                     CutoutFlag.NONE).astype(np.uint8)
+    valid = np.ones((n, size, size), dtype=bool)
+    centre = slice(size // 2 - 1, size // 2 + 2)
+    missing = np.zeros(n, dtype=bool)
+    nonfinite = np.zeros(n, dtype=bool)
+    for b, array in enumerate(images.data):
+        out = data[:, b]
+        border = _extract(array, x0, y0, size, fill_value, out, valid)
+        flags[border] |= np.uint8(CutoutFlag.EDGE)
+        bad = ~np.isfinite(out) & valid
+        nonfinite |= bad.any(axis=(1, 2))
+        core = out[:, centre, centre]
+        core_ok = valid[:, centre, centre] & np.isfinite(core) & (core != 0)
+        missing |= ~core_ok.any(axis=(1, 2)) & ~off
+        if replace_nonfinite:
+            out[bad] = fill_value
+    flags[nonfinite] |= np.uint8(CutoutFlag.NONFINITE)
+    flags[missing] |= np.uint8(CutoutFlag.MISSING_BAND)
+    return Cutouts(data=data, flags=flags, x=x, y=y, x0=x0, y0=y0, ids=ids,
+                   wcs=images.wcs, filters=dict(images.filters))
+
+
+def _check_size(size):
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        msg = f'size must be a positive integer number of pixels, got {size!r}'
+        raise ValueError(msg)
+    return int(size)
+
+
+def iter_cutouts(images, positions, *, size=64, chunk_size=4096,
+                 fill_value=0.0, replace_nonfinite=True, columns=None):
+    """
+    Yield stamps chunk by chunk.
+
+    Parameters are those of `make_cutouts`, plus ``chunk_size``, the number
+    of candidates per chunk.
+
+    Yields
+    ------
+    start : int
+        Index of the chunk's first candidate in ``positions``.
+    cutouts : `Cutouts`
+        Stamps of candidates ``start`` to ``start + len(cutouts)``.
+    """
+    size = _check_size(size)
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        msg = f'chunk_size must be a positive integer, got {chunk_size!r}'
+        raise ValueError(msg)
+    images = load_images(images)
+    x, y, ids = _positions(positions, images, columns)
+    for start in range(0, len(x), chunk_size):
+        stop = start + chunk_size
+        yield start, _cut(images, x[start:stop], y[start:stop], ids[start:stop],
+                          size, fill_value, replace_nonfinite)
+
+
+def make_cutouts(images, positions, *, size=64, fill_value=0.0,
+                 replace_nonfinite=True, columns=None):
+    """
+    Cut five-band stamps around every candidate.
+
+    Parameters
+    ----------
+    images : `~astro_clusterclass.images.BandImages` or any input of `~astro_clusterclass.load_images`
+        The five bands.
+    positions : `~astropy.table.Table`, `~astropy.coordinates.SkyCoord` or (x, y)
+        Candidate positions: a table with pixel columns (``x``/``y``, ...)
+        or a SkyCoord column, sky coordinates (converted with the images'
+        WCS), or a pair of 0-based pixel arrays.
+    size : int, optional
+        Stamp side S in pixels.
+    fill_value : float, optional
+        Value of padded pixels beyond the image edge (and of replaced
+        non-finite pixels).
+    replace_nonfinite : bool, optional
+        Replace NaN/inf pixels by ``fill_value`` (they are flagged either way).
+    columns : tuple of str, optional
+        Position columns of a table, see
+        `~astro_clusterclass.tables.pixel_positions`.
+
+    Returns
+    -------
+    cutouts : `Cutouts`
+        ``cutouts.data`` has shape ``(N, 5, S, S)``, one stamp per input
+        row in input order; ``cutouts.flags`` says which were padded, off
+        the image, non-finite or missing a band.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass import make_cutouts
+    >>> image = np.arange(100.0).reshape(10, 10)
+    >>> from astro_clusterclass.cutouts import CutoutFlag
+    >>> bands = ['F275W', 'F336W', 'F438W', 'F555W', 'F814W']
+    >>> stamps = make_cutouts(dict(zip(bands, [image] * 5)),
+    ...                       ([5.0, 0.2], [5.0, 9.0]), size=4)
+    >>> stamps.data.shape
+    (2, 5, 4, 4)
+    >>> stamps.data[0, 0, 2, 2]  # the centre pixel (x=5, y=5)
+    np.float32(55.0)
+    >>> [CutoutFlag.describe(f) for f in stamps.flags]
+    ['NONE', 'EDGE']
+    """
+    size = _check_size(size)
+    images = load_images(images)
+    x, y, ids = _positions(positions, images, columns)
+    return _cut(images, x, y, ids, size, fill_value, replace_nonfinite)
+
+
+def write_cutout_fits(cutouts, directory, *, prefix='cutout_', overwrite=False):
+    """
+    Write one multi-extension FITS file per candidate.
+
+    Each file has an empty primary HDU whose header gives the candidate
+    (``OBJ_ID``, ``X``/``Y`` 0-based pixel position, ``RA``/``DEC`` when a
+    WCS is known, ``FLAGS``) and one image extension per band, named after
+    the band slot (``EXTNAME``) with its ``FILTER`` and the stamp's WCS.
+
+    Parameters
+    ----------
+    cutouts : `Cutouts`
+        The stamps (`make_cutouts` with ``size=299`` reproduces the
+        published tutorial's files).
+    directory : str or path-like
+        Output directory, created if needed.
+    prefix : str, optional
+        File name prefix; files are named ``{prefix}{id}.fits``.
+    overwrite : bool, optional
+        Overwrite existing files.
+
+    Returns
+    -------
+    paths : list of str
+        The files written, in candidate order.
+    """
+    os.makedirs(directory, exist_ok=True)
+    world = None
+    if cutouts.wcs is not None and len(cutouts):
+        world = cutouts.wcs.pixel_to_world_values(cutouts.x, cutouts.y)
+    paths = []
+    for i in range(len(cutouts)):
+        primary = fits.PrimaryHDU()
+        header = primary.header
+        header['OBJ_ID'] = (str(cutouts.ids[i]), 'candidate identifier')
+        header['X'] = (float(cutouts.x[i]), '[pix] 0-based x of candidate in image')
+        header['Y'] = (float(cutouts.y[i]), '[pix] 0-based y of candidate in image')
+        header['X0'] = (int(cutouts.x0[i]), '[pix] 0-based image x of stamp pixel 0')
+        header['Y0'] = (int(cutouts.y0[i]), '[pix] 0-based image y of stamp pixel 0')
+        if world is not None:
+            header['RA'] = (float(world[0][i]), '[deg] candidate right ascension')
+            header['DEC'] = (float(world[1][i]), '[deg] candidate declination')
+        header['FLAGS'] = (int(cutouts.flags[i]),
+                           CutoutFlag.describe(cutouts.flags[i])[:46])
+        header['NBANDS'] = len(cutouts.bands)
+        header['ORIGIN'] = 'astro_clusterclass'
+        stamp_wcs = cutouts.stamp_wcs(i)
+        hdus = [primary]
+        for b, band in enumerate(cutouts.bands):
+            ext = fits.ImageHDU(cutouts.data[i, b], name=band)
+            if stamp_wcs is not None:
+                ext.header.update(stamp_wcs.to_header())
+            ext.header['FILTER'] = cutouts.filters.get(band, band)
+            ext.header['BAND'] = (band, 'band slot in astro_clusterclass order')
+            hdus.append(ext)
+        path = os.path.join(os.fspath(directory), f'{prefix}{cutouts.ids[i]}.fits')
+        fits.HDUList(hdus).writeto(path, overwrite=overwrite)
+        paths.append(path)
+    return paths
+
+
+def read_cutout_fits(paths):
+    """
+    Read per-candidate multi-extension FITS stamps back into `Cutouts`.
+
+    Bands are identified from each extension's ``BAND``, ``FILTER`` or
+    ``EXTNAME`` keyword, so files whose extensions are in another order
+    (or written by other tools with one band per extension) are read
+    correctly.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        Files written by `write_cutout_fits` or in the same layout.
+
+    Returns
+    -------
+    cutouts : `Cutouts`
+
+    Raises
+    ------
+    ValueError
+        If a file lacks a band, repeats one, or its stamps differ in size
+        from the others; the message names the file.
+    """
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        msg = 'paths is empty: no cutout files to read'
+        raise ValueError(msg)
+    stamps, ids, xs, ys, x0s, y0s, flags = [], [], [], [], [], [], []
+    wcs = None
+    filters = {b: b for b in BANDS}
+    size = None
+    for path in paths:
+        with fits.open(path) as hdul:
+            primary = hdul[0].header
+            cube = {}
+            for hdu in hdul:
+                if hdu.data is None or hdu.data.ndim != 2:
+                    continue
+                header = hdu.header
+                band = None
+                for key in ('BAND', 'EXTNAME'):
+                    if isinstance(header.get(key), str):
+                        try:
+                            band = normalize_band(header[key])
+                            break
+                        except ValueError:
+                            pass
+                band = band or band_from_header(header)
+                if band is None:
+                    msg = f'{path}: extension {hdu.name!r} does not name a band'
+                    raise ValueError(msg)
+                if band in cube:
+                    msg = f'{path}: band {band} appears twice'
+                    raise ValueError(msg)
+                cube[band] = np.asarray(hdu.data, dtype=np.float32)
+                if isinstance(header.get('FILTER'), str):
+                    filters[band] = header['FILTER']
+                if wcs is None and 'CTYPE1' in header:
+                    stamp = WCS(header)
+                    wcs = stamp.deepcopy()
+                    wcs.wcs.crpix = wcs.wcs.crpix + [primary.get('X0', 0),
+                                                     primary.get('Y0', 0)]
+            missing = [b for b in BANDS if b not in cube]
+            if missing:
+                msg = f'{path}: band {missing[0]} is missing'
+                raise ValueError(msg)
+            shapes = {cube[b].shape for b in BANDS}
+            if len(shapes) != 1 or (size is not None and shapes != {(size, size)}):
+                msg = f'{path}: stamp sizes {sorted(shapes)} differ from the other files'
+                raise ValueError(msg)
+            size = next(iter(shapes))[0]
+            stamps.append(np.stack([cube[b] for b in BANDS]))
+            ids.append(primary.get('OBJ_ID', os.path.basename(path)))
+            xs.append(primary.get('X', np.nan))
+            ys.append(primary.get('Y', np.nan))
+            x0s.append(primary.get('X0', 0))
+            y0s.append(primary.get('Y0', 0))
+            flags.append(primary.get('FLAGS', 0))
+    return Cutouts(data=np.stack(stamps), flags=np.asarray(flags, np.uint8),
+                   x=np.asarray(xs, float), y=np.asarray(ys, float),
+                   x0=np.asarray(x0s, np.int64), y0=np.asarray(y0s, np.int64),
+                   ids=np.asarray(ids), wcs=wcs, filters=filters)
