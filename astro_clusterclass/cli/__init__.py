@@ -1,22 +1,31 @@
 """
 The ``clusterclass`` command line.
 
-Each subcommand lives in its own module of this package and provides
-``add_parser(subparsers)``, which registers the subcommand and sets
-``func`` to the function that runs it. Subcommands are thin: they parse
-arguments, call the library and write files.
+Each subcommand lives in its own public module of this package (found
+automatically) and provides ``add_parser(subparsers)``, which registers
+the subcommand and sets ``func`` to the function that runs it.
+Subcommands are thin: they parse arguments, call the library and write
+files. Modules whose names start with an underscore are helpers.
 """
 
 import argparse
 import importlib
+import pkgutil
 import sys
 
 from .._version import __version__
 
-__all__ = ['main', 'SUBCOMMANDS']
+__all__ = ['main', 'build_parser', 'subcommand_modules']
 
-#: Modules of this package that define subcommands, in ``--help`` order.
-SUBCOMMANDS = ('regions', 'cutouts')
+#: Subcommands listed first in ``--help``, in this order; others follow
+#: alphabetically.
+_ORDER = ('run', 'simulate', 'classify', 'train', 'compare', 'regions', 'cutouts')
+
+
+def subcommand_modules():
+    """Names of the modules of this package that define subcommands."""
+    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith('_')]
+    return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
 
 
 def build_parser():
@@ -28,7 +37,7 @@ def build_parser():
     parser.add_argument('--version', action='version',
                         version=f'%(prog)s {__version__}')
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
-    for name in SUBCOMMANDS:
+    for name in subcommand_modules():
         importlib.import_module(f'.{name}', __name__).add_parser(subparsers)
     return parser
 
