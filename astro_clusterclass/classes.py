@@ -106,7 +106,8 @@ def validate_classes(classes, *, allow_zero=True, parameter='classes'):
     data = values.filled(allowed[0])
     bad = ~np.isin(data, allowed) & ~np.ma.getmaskarray(values)
     if np.any(bad):
-        shown = sorted(set(np.asarray(data)[bad].tolist()))[:10]
+        shown = [int(v) if float(v).is_integer() else v
+                 for v in sorted(set(np.asarray(data)[bad].tolist()))[:10]]
         msg = (f'{parameter} contains labels outside the class scheme '
                f'{list(allowed)}: {shown}')
         raise ValueError(msg)

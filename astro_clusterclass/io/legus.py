@@ -22,6 +22,7 @@ this package.
 import io
 import os
 import re
+import warnings
 
 import numpy as np
 from astropy import units as u
@@ -198,7 +199,10 @@ def _masked_quantity(values, unit, mask):
 
 def _load(source, path):
     try:
-        data = np.loadtxt(source, ndmin=2, comments='#')
+        with warnings.catch_warnings():
+            # An empty file is reported below with a clearer message.
+            warnings.filterwarnings('ignore', 'loadtxt: input contained no data')
+            data = np.loadtxt(source, ndmin=2, comments='#')
     except ValueError as exc:
         msg = (f'{path} is not a LEGUS catalogue: it must be whitespace-'
                f'separated numbers with 34-39 columns ({exc})')
@@ -352,10 +356,11 @@ def _identify(origin, path, fileobj, *args, **kwargs):
 
 
 def _register():
-    for cls in (QTable, Table):
-        if 'legus' not in {row['Format'] for row in registry.get_formats(cls)}:
-            registry.register_reader('legus', cls, read_legus)
-            registry.register_identifier('legus', cls, _identify)
+    # Registered for Table only: QTable inherits it, whereas registering for
+    # QTable too would hide astropy's own formats from QTable.read.
+    if 'legus' not in registry.get_formats(Table)['Format']:
+        registry.register_reader('legus', Table, read_legus)
+        registry.register_identifier('legus', Table, _identify)
 
 
 _register()

@@ -1,0 +1,72 @@
+"""The clusterclass command line (foundation subcommands)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import QTable
+from regions import Regions
+
+from astro_clusterclass.cli import main
+
+from .conftest import legus_file
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(['--help'])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for name in ('regions', 'cutouts'):
+        assert name in out
+
+
+def test_console_script_is_installed():
+    result = subprocess.run([sys.executable, '-m', 'astro_clusterclass', '--version'],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    assert 'clusterclass' in result.stdout
+
+
+def test_regions_command(tmp_path, capsys):
+    out = tmp_path / 'ngc1566.reg'
+    assert main(['regions', str(legus_file('ngc1566')), '-o', str(out),
+                 '--paper-radii', '--label', 'id']) == 0
+    assert 'wrote 2752 regions for 2752 rows' in capsys.readouterr().out
+    assert len(Regions.read(out, format='ds9')) == 2752
+
+
+def test_regions_command_ambiguous_layout(tmp_path, capsys):
+    out = tmp_path / 'ngc3351.reg'
+    assert main(['regions', str(legus_file('ngc3351')), '-o', str(out)]) == 1
+    err = capsys.readouterr().err
+    assert 'class_column=' in err and 'column 35' in err
+    assert main(['regions', str(legus_file('ngc3351')), '--class-column', '35',
+                 '-o', str(out)]) == 0
+
+
+def test_cutouts_command(tmp_path, small_field_files, capsys):
+    catalogue = tmp_path / 'cands.ecsv'
+    QTable({'id': [1, 2, 3], 'x': [60.0, 150.3, 239.0],
+            'y': [50.0, 120.7, 199.0]}).write(catalogue)
+    outdir = tmp_path / 'stamps'
+    assert main(['cutouts', str(catalogue), *small_field_files, '-o', str(outdir),
+                 '--size', '21']) == 0
+    assert 'cut 3 stamps of 21 px (1 flagged)' in capsys.readouterr().out
+    summary = QTable.read(outdir / 'cutouts.ecsv')
+    assert summary['flag_names'].tolist() == ['NONE', 'NONE', 'EDGE']
+    with fits.open(outdir / 'cutout_2.fits') as hdul:
+        stamp = hdul['F814W'].data
+    # The Gaussian source at (150.3, 120.7) peaks in the centre pixel.
+    assert np.unravel_index(np.argmax(stamp), stamp.shape) == (10, 10)
+    assert main(['cutouts', str(catalogue), *small_field_files, '-o', str(outdir),
+                 '--size', '9', '--npz']) == 0
+    data = np.load(outdir / 'cutouts.npz')
+    assert data['data'].shape == (3, 5, 9, 9)
+
+
+def test_missing_catalogue(tmp_path, capsys):
+    assert main(['regions', str(tmp_path / 'nope.tab'), '-o', str(tmp_path / 'x.reg')]) == 1
+    assert "catalogue" in capsys.readouterr().err
