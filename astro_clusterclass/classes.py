@@ -96,10 +96,12 @@ def validate_classes(classes, *, allow_zero=True, parameter='classes'):
     Examples
     --------
     >>> from astro_clusterclass.classes import validate_classes
-    >>> validate_classes([1, 2.0, 4])
-    masked_array(data=[1, 2, 4],
-                 mask=False,
-           fill_value=999999)
+    >>> validate_classes([1, 2.0, 4]).tolist()
+    [1, 2, 4]
+    >>> validate_classes([1, 7])
+    Traceback (most recent call last):
+    ...
+    ValueError: classes contains labels outside the class scheme [0, 1, 2, 3, 4]: [7]
     """
     values = np.ma.masked_invalid(np.ma.asarray(classes, dtype=float))
     allowed = (0, *CLASSES) if allow_zero else CLASSES

@@ -259,8 +259,8 @@ def make_cutouts(images, positions, *, size=64, fill_value=0.0,
 
     Parameters
     ----------
-    images : `~astro_clusterclass.images.BandImages` or any input of `~astro_clusterclass.load_images`
-        The five bands.
+    images : `~astro_clusterclass.images.BandImages` or sequence or mapping
+        The five bands, in any form `~astro_clusterclass.load_images` accepts.
     positions : `~astropy.table.Table`, `~astropy.coordinates.SkyCoord` or (x, y)
         Candidate positions: a table with pixel columns (``x``/``y``, ...)
         or a SkyCoord column, sky coordinates (converted with the images'
@@ -352,11 +352,12 @@ def write_cutout_fits(cutouts, directory, *, prefix='cutout_', overwrite=False):
         header['NBANDS'] = len(cutouts.bands)
         header['ORIGIN'] = 'astro_clusterclass'
         stamp_wcs = cutouts.stamp_wcs(i)
+        wcs_header = stamp_wcs.to_header() if stamp_wcs is not None else None
         hdus = [primary]
         for b, band in enumerate(cutouts.bands):
             ext = fits.ImageHDU(cutouts.data[i, b], name=band)
-            if stamp_wcs is not None:
-                ext.header.update(stamp_wcs.to_header())
+            if wcs_header is not None:
+                ext.header.update(wcs_header)
             ext.header['FILTER'] = cutouts.filters.get(band, band)
             ext.header['BAND'] = (band, 'band slot in astro_clusterclass order')
             hdus.append(ext)

@@ -171,8 +171,8 @@ def write_ds9_regions(tbl, path, *, class_column=None, coordinates='pixel',
         0.04 arcsec per pixel without a WCS).
     radius_by_magnitude : sequence of (bright, faint, radius), optional
         Radius for rows with ``bright <= mag < faint``; other rows keep
-        ``radius``. `PAPER_MAGNITUDE_RADII` reproduces the paper's large
-        and small circles.
+        ``radius``. `~astro_clusterclass.ds9.PAPER_MAGNITUDE_RADII`
+        reproduces the paper's large and small circles.
     magnitude_column : str, optional
         Magnitude used by ``radius_by_magnitude``.
     label : {None, 'id', 'class'} or str, optional
@@ -187,7 +187,8 @@ def write_ds9_regions(tbl, path, *, class_column=None, coordinates='pixel',
 
     Notes
     -----
-    Rows with class 0 or a masked class are drawn with `UNCLASSIFIED_STYLE`
+    Rows with class 0 or a masked class are drawn with
+    `~astro_clusterclass.ds9.UNCLASSIFIED_STYLE`
     (white, dashed). Rows without a finite position cannot be drawn; they
     are counted in a warning.
 

@@ -133,8 +133,8 @@ def test_mef_round_trip(field, tmp_path):
     x, y = np.array([5.0, 40.2, 79.0]), np.array([5.0, 30.0, 59.0])
     stamps = make_cutouts(field, QTable({'id': [11, 12, 13], 'x': x, 'y': y}), size=9)
     paths = write_cutout_fits(stamps, tmp_path)
-    assert [p.rsplit('/', 1)[-1] for p in paths] == ['cutout_11.fits', 'cutout_12.fits',
-                                                      'cutout_13.fits']
+    names = [p.rsplit('/', 1)[-1] for p in paths]
+    assert names == ['cutout_11.fits', 'cutout_12.fits', 'cutout_13.fits']
     with fits.open(paths[1]) as hdul:
         assert len(hdul) == 6
         assert [h.name for h in hdul[1:]] == list(BANDS)

@@ -99,7 +99,8 @@ def test_missing_band_in_mapping(small_field):
 
 
 def test_header_contradicts_given_band(small_field):
-    with pytest.raises(ValueError, match=r'band F336W: the header says this image is F275W \(band F275W\)'):
+    match = r'band F336W: the header says this image is F275W \(band F275W\)'
+    with pytest.raises(ValueError, match=match):
         load_images(small_field, bands=['F336W', 'F275W', 'F438W', 'F555W', 'F814W'])
 
 

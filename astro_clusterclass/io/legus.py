@@ -40,6 +40,7 @@ __all__ = ['read_legus', 'LegusLayoutError', 'LEGUS_SENTINELS']
 LEGUS_SENTINELS = (99.999, 66.666, 44.444)
 
 _N_COMMON = 33  # columns 1-33 are the same in every layout
+_CLASS_MEAN = 'visual class, mean of the classifiers (column 35)'
 
 _NGC1566_COLUMNS = (
     ('class', 'final hybrid class (column 34)'),
@@ -123,14 +124,14 @@ def _identify_layout(data, shift, path):
         flag_like = _is_class(second, (0, 1))
         if n_trailing == 2:
             if _class_mean_plausible(mode, second):
-                columns['class_mean'] = (first + 1, 'visual class, mean of the classifiers (column 35)')
+                columns['class_mean'] = (first + 1, _CLASS_MEAN)
                 return 'legus-35', columns
             if flag_like:
                 columns['flag'] = (first + 1, 'undocumented 0/1 flag (column 35)')
                 return 'legus-35-flag', columns
         if n_trailing == 3 and _class_mean_plausible(mode, second) \
                 and _is_class(data[:, first + 2], (0, 1)):
-            columns['class_mean'] = (first + 1, 'visual class, mean of the classifiers (column 35)')
+            columns['class_mean'] = (first + 1, _CLASS_MEAN)
             columns['flag'] = (first + 2, 'undocumented 0/1 flag (column 36)')
             return 'legus-36', columns
     if shift == 0 and n_trailing == 6:
