@@ -1,0 +1,293 @@
+"""
+One-to-one cross-matching of two candidate catalogues.
+
+Two classifications can only be compared on the objects both catalogues
+contain (Whitmore et al. 2021, §4 and Table 1 note): matches are one-to-one
+within 2 pixels, and only the common field of view is used.
+"""
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import CartesianRepresentation, SkyCoord
+from astropy.table import QTable
+from scipy.spatial import Delaunay, QhullError, cKDTree
+
+from ..tables import check_table, pixel_positions, provenance, sky_column
+
+__all__ = ['crossmatch', 'in_footprint']
+
+_FOOTPRINTS = (None, 'hull')
+
+
+def _radius(radius):
+    """Return (value, 'pixel' or 'sky') for a pixel or angular radius."""
+    if isinstance(radius, u.Quantity):
+        if radius.unit.physical_type == 'angle':
+            value = radius.to(u.arcsec)
+            mode = 'sky'
+        elif radius.unit == u.pix:
+            value = float(radius.value)
+            mode = 'pixel'
+        else:
+            msg = (f'radius must be a number of pixels, a Quantity in pix or '
+                   f'an angle; got unit {radius.unit}')
+            raise u.UnitsError(msg)
+    else:
+        try:
+            value = float(radius)
+        except (TypeError, ValueError) as exc:
+            msg = f'radius must be a number of pixels or an angle, got {radius!r}'
+            raise TypeError(msg) from exc
+        mode = 'pixel'
+    number = value.value if mode == 'sky' else value
+    if not np.isfinite(number) or number <= 0:
+        msg = f'radius must be positive and finite, got {radius!r}'
+        raise ValueError(msg)
+    return value, mode
+
+
+def _sky_coords(tbl, name, parameter):
+    column = sky_column(tbl) if name is None else name
+    if column is None or column not in tbl.colnames:
+        msg = (f'{parameter} has no SkyCoord column (columns: {tbl.colnames}); an '
+               f'angular radius matches on the sky. Give a radius in pixels to '
+               f'match pixel positions, or name the column with sky_column=')
+        raise ValueError(msg)
+    coords = tbl[column]
+    if not isinstance(coords, SkyCoord):
+        msg = f'{parameter} column {column!r} is not a SkyCoord'
+        raise TypeError(msg)
+    return coords
+
+
+def _plane(coords_a, coords_b):
+    """
+    Project sky positions onto the tangent plane at their mean position.
+
+    Returns two ``(N, 2)`` arrays of offsets in arcsec, for the convex-hull
+    footprint of sky catalogues.
+    """
+    icrs_a, icrs_b = coords_a.icrs, coords_b.icrs
+    xyz = np.concatenate([icrs_a.cartesian.xyz.value, icrs_b.cartesian.xyz.value], axis=1)
+    centre = SkyCoord(CartesianRepresentation(*xyz.mean(axis=1)), frame='icrs')
+    frame = SkyCoord(centre.ra, centre.dec, frame='icrs').skyoffset_frame()
+    planar = []
+    for coords in (icrs_a, icrs_b):
+        offset = coords.transform_to(frame)
+        planar.append(np.column_stack([offset.lon.wrap_at(180 * u.deg).to_value(u.arcsec),
+                                       offset.lat.to_value(u.arcsec)]))
+    return planar
+
+
+def in_footprint(points, reference, *, parameter='reference'):
+    """
+    True for the points inside the convex hull of ``reference``.
+
+    Parameters
+    ----------
+    points, reference : `~numpy.ndarray`
+        ``(N, 2)`` and ``(M, 2)`` planar positions.
+    parameter : str, optional
+        Name of ``reference`` in error messages.
+
+    Returns
+    -------
+    inside : `~numpy.ndarray` of bool
+        ``(N,)``; points on the hull boundary count as inside.
+
+    Raises
+    ------
+    ValueError
+        If ``reference`` has fewer than three finite, non-collinear points
+        (its footprint has no area).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass.compare import in_footprint
+    >>> square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]])
+    >>> in_footprint(np.array([[5, 5], [11, 5]]), square).tolist()
+    [True, False]
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    reference = np.asarray(reference, dtype=float).reshape(-1, 2)
+    reference = reference[np.all(np.isfinite(reference), axis=1)]
+    try:
+        if len(reference) < 3:
+            raise QhullError('too few points')
+        hull = Delaunay(reference)
+    except QhullError as exc:
+        msg = (f'{parameter}: its positions span no area (fewer than 3 '
+               f'non-collinear points), so footprint=\'hull\' cannot be used')
+        raise ValueError(msg) from exc
+    inside = np.zeros(len(points), dtype=bool)
+    finite = np.all(np.isfinite(points), axis=1)
+    inside[finite] = hull.find_simplex(points[finite]) >= 0
+    return inside
+
+
+def _mutual_nearest(pa, pb, radius):
+    """Indices (ia, ib, separation) of mutual nearest neighbours within radius."""
+    empty = (np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([]))
+    if len(pa) == 0 or len(pb) == 0:
+        return empty
+    bound = np.nextafter(radius, np.inf)  # cKDTree's bound is strict; ours is inclusive
+    dist_ab, nearest_b = cKDTree(pb).query(pa, distance_upper_bound=bound)
+    _, nearest_a = cKDTree(pa).query(pb, distance_upper_bound=bound)
+    ia = np.flatnonzero(nearest_b < len(pb))
+    ib = nearest_b[ia]
+    mutual = nearest_a[ib] == ia
+    return ia[mutual], ib[mutual], dist_ab[ia[mutual]]
+
+
+def _mutual_nearest_sky(ca, cb, radius):
+    if len(ca) == 0 or len(cb) == 0:
+        return (np.array([], dtype=np.int64), np.array([], dtype=np.int64),
+                np.array([]) * u.arcsec)
+    nearest_b, sep_ab, _ = ca.match_to_catalog_sky(cb)
+    nearest_a, _, _ = cb.match_to_catalog_sky(ca)
+    ia = np.arange(len(ca))
+    keep = (sep_ab <= radius) & (nearest_a[nearest_b] == ia)
+    return ia[keep], nearest_b[keep], sep_ab[keep].to(u.arcsec)
+
+
+def crossmatch(tbl_a, tbl_b, *, radius=2.0, footprint=None, suffixes=('_a', '_b'),
+               columns_a=None, columns_b=None, sky_column=None):
+    """
+    Match two catalogues one-to-one within a radius.
+
+    Each object of ``tbl_a`` is paired with its nearest neighbour in
+    ``tbl_b`` when that neighbour's own nearest neighbour in ``tbl_a`` is
+    the same object (mutual nearest neighbours) and they are at most
+    ``radius`` apart. Every object is therefore used at most once, and the
+    result does not depend on the order of the rows or on which catalogue
+    is ``tbl_a``.
+
+    Parameters
+    ----------
+    tbl_a, tbl_b : `~astropy.table.Table`
+        The catalogues (not modified).
+    radius : float, `~astropy.units.Quantity`, optional
+        Matching radius (inclusive). A number or a Quantity in ``pix``
+        matches 0-based pixel positions (both catalogues must share a pixel
+        grid); an angle matches the tables' SkyCoord columns on the sky.
+        Default 2 pixels, as in Whitmore et al. (2021).
+    footprint : {None, 'hull'}, optional
+        With ``'hull'``, only objects of each catalogue that fall inside the
+        convex hull of the other catalogue's positions take part (the
+        common field of view). Sky positions are projected onto the tangent
+        plane at the catalogues' mean position for this.
+    suffixes : tuple of two str, optional
+        Appended to the column names of ``tbl_a`` and ``tbl_b``.
+    columns_a, columns_b : tuple of str, optional
+        Pixel position columns, see
+        `~astro_clusterclass.tables.pixel_positions`.
+    sky_column : str, optional
+        Name of the SkyCoord column in both tables (default: the first one).
+
+    Returns
+    -------
+    matches : `~astropy.table.QTable`
+        One row per matched pair, in the order of ``tbl_a``:
+
+        - ``index_a``, ``index_b`` -- row numbers in the input tables
+        - ``separation`` -- distance (pixels, or arcsec on the sky)
+        - every column of ``tbl_a`` with the first suffix, then every
+          column of ``tbl_b`` with the second
+
+        Catalogues that do not overlap give a table with these columns and
+        no rows. ``meta`` records the numbers of rows, of rows in the
+        common footprint and of matches, and the provenance.
+
+    Raises
+    ------
+    ValueError
+        If a catalogue has no usable positions of the kind the radius asks
+        for, if ``footprint`` is unknown or a footprint has no area, or if
+        the suffixes are equal.
+
+    Examples
+    --------
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.compare import crossmatch
+    >>> a = QTable({'x': [10.0, 50.0, 90.0], 'y': [10.0, 50.0, 90.0], 'class': [1, 2, 4]})
+    >>> b = QTable({'x': [50.5, 10.0, 200.0], 'y': [50.0, 11.5, 0.0], 'class': [2, 1, 3]})
+    >>> m = crossmatch(a, b, radius=2)
+    >>> m['index_a', 'index_b', 'class_a', 'class_b'].pprint()
+    index_a index_b class_a class_b
+    ------- ------- ------- -------
+          0       1       1       1
+          1       0       2       2
+    """
+    check_table(tbl_a, parameter='tbl_a')
+    check_table(tbl_b, parameter='tbl_b')
+    value, mode = _radius(radius)
+    if footprint not in _FOOTPRINTS:
+        msg = f"footprint must be None or 'hull', got {footprint!r}"
+        raise ValueError(msg)
+    if len(suffixes) != 2 or suffixes[0] == suffixes[1]:
+        msg = f'suffixes must be two different strings, got {suffixes!r}'
+        raise ValueError(msg)
+
+    if mode == 'pixel':
+        xa, ya = pixel_positions(tbl_a, columns=columns_a, use='pixel') if len(tbl_a) \
+            else _empty_xy()
+        xb, yb = pixel_positions(tbl_b, columns=columns_b, use='pixel') if len(tbl_b) \
+            else _empty_xy()
+        pa, pb = np.column_stack([xa, ya]), np.column_stack([xb, yb])
+        ok_a = np.all(np.isfinite(pa), axis=1)
+        ok_b = np.all(np.isfinite(pb), axis=1)
+    else:
+        ca = _sky_coords(tbl_a, sky_column, 'tbl_a')
+        cb = _sky_coords(tbl_b, sky_column, 'tbl_b')
+        ok_a = np.ones(len(tbl_a), dtype=bool)
+        ok_b = np.ones(len(tbl_b), dtype=bool)
+
+    if footprint == 'hull' and len(tbl_a) and len(tbl_b):
+        if mode == 'pixel':
+            plane_a, plane_b = pa, pb
+        else:
+            plane_a, plane_b = _plane(ca, cb)
+        ok_a &= in_footprint(plane_a, plane_b[ok_b], parameter='tbl_b')
+        ok_b &= in_footprint(plane_b, plane_a[np.all(np.isfinite(plane_a), axis=1)],
+                             parameter='tbl_a')
+
+    rows_a, rows_b = np.flatnonzero(ok_a), np.flatnonzero(ok_b)
+    if mode == 'pixel':
+        ia, ib, sep = _mutual_nearest(pa[rows_a], pb[rows_b], value)
+        sep = sep * u.pix
+    else:
+        ia, ib, sep = _mutual_nearest_sky(ca[rows_a], cb[rows_b], value)
+    index_a, index_b = rows_a[ia], rows_b[ib]
+    order = np.argsort(index_a, kind='stable')
+    index_a, index_b, sep = index_a[order], index_b[order], sep[order]
+
+    out = QTable()
+    out['index_a'] = index_a.astype(np.int64)
+    out['index_b'] = index_b.astype(np.int64)
+    out['separation'] = sep
+    for tbl, index, suffix in ((tbl_a, index_a, suffixes[0]), (tbl_b, index_b, suffixes[1])):
+        part = tbl[index]
+        for name in part.colnames:
+            new = f'{name}{suffix}'
+            if new in out.colnames:
+                msg = (f'suffixes={suffixes!r} give the column name {new!r} twice; '
+                       f'choose other suffixes')
+                raise ValueError(msg)
+            out[new] = part[name]
+    out.meta.update(provenance('crossmatch', {
+        'radius': radius, 'footprint': footprint, 'suffixes': suffixes}))
+    out.meta['match_mode'] = mode
+    out.meta['n_a'] = len(tbl_a)
+    out.meta['n_b'] = len(tbl_b)
+    out.meta['n_a_in_footprint'] = int(ok_a.sum())
+    out.meta['n_b_in_footprint'] = int(ok_b.sum())
+    out.meta['n_matched'] = len(out)
+    for key, tbl in (('source_a', tbl_a), ('source_b', tbl_b)):
+        if tbl.meta.get('file'):
+            out.meta[key] = tbl.meta['file']
+    return out
+
+
+def _empty_xy():
+    return np.array([], dtype=float), np.array([], dtype=float)

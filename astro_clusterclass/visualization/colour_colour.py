@@ -1,0 +1,118 @@
+"""The U−B versus V−I diagram with the age boxes and a model track."""
+
+import numpy as np
+from astropy import units as u
+from matplotlib.patches import Rectangle
+
+from ..classes import CLASS_COLORS, validate_classes
+from ..compare.colour_boxes import COLOUR_BOXES, assign_colour_boxes
+from ..science import _values as _float_values
+from ..tables import check_table
+from ._axes import new_axes
+
+__all__ = ['plot_colour_colour', 'TRACK_AGE_LABELS']
+
+#: Ages (Myr) marked and labelled on the model track.
+TRACK_AGE_LABELS = (1, 10, 100, 1000, 10000)
+
+# Class 4's DS9 yellow is unreadable on white paper.
+_POINT_COLOURS = {**CLASS_COLORS, 4: 'goldenrod', 0: 'grey'}
+
+
+def _label_age(age_myr):
+    return f'{age_myr / 1000:g} Gyr' if age_myr >= 1000 else f'{age_myr:g} Myr'
+
+
+def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
+                       boxes=COLOUR_BOXES, mag_columns=None, ax=None, title=None,
+                       track_ages=TRACK_AGE_LABELS, marker_size=8, alpha=0.7):
+    """
+    Plot U−B against V−I, with the age boxes and a model track.
+
+    Parameters
+    ----------
+    tbl : `~astropy.table.Table`
+        Catalogue with ``ub`` and ``vi`` columns, or with the four Vega
+        magnitudes they are made of (see
+        `~astro_clusterclass.compare.assign_colour_boxes`).
+    class_column : str, optional
+        Colour points by this class column (1 red, 2 green, 3 blue,
+        4 goldenrod); all points black otherwise.
+    classes : sequence of int, optional
+        Only plot these classes (and say so in the legend).
+    track : `~astropy.table.QTable`, optional
+        Model track with ``age`` (Myr), ``ub`` and ``vi``, e.g. from
+        `~astro_clusterclass.compare.read_bc03_track`; drawn as a line with
+        the ages of ``track_ages`` marked.
+    boxes : dict or None, optional
+        Boxes to draw (default :data:`~astro_clusterclass.compare.COLOUR_BOXES`);
+        None draws none.
+    mag_columns : dict, optional
+        Band → magnitude column, when ``ub``/``vi`` must be computed.
+    ax : `~matplotlib.axes.Axes`, optional
+        Axes to draw in (a new figure otherwise).
+    title : str, optional
+        Axes title.
+    track_ages : sequence of float, optional
+        Ages (Myr) labelled on the track.
+    marker_size, alpha : float, optional
+        Point style.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        U−B increases downwards (redder at the bottom), as in the paper.
+        Rows without colours are left out; the legend gives the numbers
+        plotted.
+    """
+    check_table(tbl)
+    if 'ub' not in tbl.colnames or 'vi' not in tbl.colnames:
+        tbl = assign_colour_boxes(tbl, mag_columns=mag_columns)
+    ub = _float_values(tbl['ub'], 'ub')
+    vi = _float_values(tbl['vi'], 'vi')
+    ok = np.isfinite(ub) & np.isfinite(vi)
+    ax = new_axes(ax)
+    if class_column is not None:
+        if class_column not in tbl.colnames:
+            msg = f'class_column={class_column!r} is not a column; columns are {tbl.colnames}'
+            raise ValueError(msg)
+        labels = validate_classes(tbl[class_column],
+                                  parameter=f'column {class_column!r}').filled(0)
+        shown = sorted(set(labels[ok].tolist())) if classes is None else list(classes)
+        for k in shown:
+            sel = ok & (labels == k)
+            ax.scatter(vi[sel], ub[sel], s=marker_size, alpha=alpha, lw=0,
+                       color=_POINT_COLOURS.get(int(k), 'black'),
+                       label=f'class {k} ({int(sel.sum())})')
+    else:
+        ax.scatter(vi[ok], ub[ok], s=marker_size, alpha=alpha, lw=0, color='black',
+                   label=f'{int(ok.sum())} objects')
+    if boxes:
+        for number, limits in boxes.items():
+            (x0, x1), (y0, y1) = limits['vi'], limits['ub']
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1,
+                                   ls='--', ec='0.3'))
+            ax.text(x1 - 0.03, y0 + 0.05, f'box {number}', ha='right', va='top',
+                    fontsize=8, color='0.3')
+    if track is not None:
+        missing = [c for c in ('age', 'ub', 'vi') if c not in track.colnames]
+        if missing:
+            msg = f'track lacks column(s) {missing}; see read_bc03_track'
+            raise ValueError(msg)
+        age = u.Quantity(track['age'], u.Myr).value
+        t_ub, t_vi = _float_values(track['ub'], 'track ub'), _float_values(track['vi'], 'track vi')
+        ax.plot(t_vi, t_ub, color='purple', lw=1.5, label='BC03 solar')
+        for mark in track_ages:
+            if age.min() <= mark <= age.max():
+                i = int(np.argmin(np.abs(age - mark)))
+                ax.plot(t_vi[i], t_ub[i], 'o', color='purple', ms=4)
+                ax.annotate(_label_age(mark), (t_vi[i], t_ub[i]), xytext=(4, -2),
+                            textcoords='offset points', fontsize=8, color='purple')
+    ax.set_xlim(-1.0, 2.0)
+    ax.set_ylim(1.2, -2.2)  # U−B grows downwards: bluer, younger clusters on top
+    ax.set_xlabel('V − I (F555W − F814W, Vega mag)')
+    ax.set_ylabel('U − B (F336W − F438W, Vega mag)')
+    ax.legend(loc='lower right', fontsize=8, markerscale=2)
+    if title:
+        ax.set_title(title)
+    return ax
