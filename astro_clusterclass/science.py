@@ -140,9 +140,9 @@ def power_law_fit(values, *, n_bins=5, limits=None, drop_first=False):
     n_bins : int, optional
         Number of equal-number bins (at least 3).
     limits : tuple of float, optional
-        Only values with ``limits[0] <= x < limits[1]`` are used, and the
-        outer bin edges are these limits (``np.inf`` means no upper limit,
-        then the largest value is the outer edge).
+        Only values with ``limits[0] <= x < limits[1]`` are used
+        (``np.inf``: no upper limit). The first bin starts at ``limits[0]``
+        (a completeness limit); the last ends at the largest value.
     drop_first : bool, optional
         Leave the first (lowest-x) bin out of the fit; the bin is still
         listed in ``bins``.
@@ -183,7 +183,9 @@ def power_law_fit(values, *, n_bins=5, limits=None, drop_first=False):
         if len(x) == 0:
             msg = f'no values inside limits={limits!r}'
             raise ValueError(msg)
-        edges_limits = (lo, hi if np.isfinite(hi) else x.max())
+        # The lower limit is where the (complete) sample starts; the upper
+        # edge is the largest value, since the data need not reach the limit.
+        edges_limits = (lo, x.max())
     else:
         edges_limits = None
     edges = equal_number_bins(x, n_bins, limits=edges_limits)
