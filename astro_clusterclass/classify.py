@@ -1,0 +1,324 @@
+"""
+Classifying candidate tables with one model or an ensemble.
+
+`classify_table` streams the candidates through the models chunk by
+chunk: stamps are cut for one chunk at a time (`~astro_clusterclass.
+cutouts.iter_cutouts`), normalised on the compute device, and every model
+runs over the chunk in batches; nothing loops over candidates in Python.
+Every input row comes back, in order. Rows whose stamp cannot be trusted
+(edge, off the image, non-finite pixels, a missing band; see
+``skip_flags``) are not classified: their flag says why and their
+classification columns are masked.
+"""
+
+import numpy as np
+import torch
+from astropy.table import MaskedColumn, QTable
+from tqdm.auto import tqdm
+
+from .classes import CLASSES
+from .cutouts import CutoutFlag, iter_cutouts
+from .ensemble import consolidate
+from .images import load_images
+from .models import default_weights, load_model, prepare_for_inference
+from .preprocessing import StampNormalization
+from .tables import check_table, pixel_positions, provenance
+
+__all__ = ['classify_table', 'DEFAULT_SKIP_FLAGS', 'resolve_device', 'resolve_precision']
+
+#: Stamps with any of these flags are not classified by default.
+DEFAULT_SKIP_FLAGS = (CutoutFlag.EDGE | CutoutFlag.OFF_IMAGE | CutoutFlag.NONFINITE
+                      | CutoutFlag.MISSING_BAND)
+
+#: Accepted ``precision`` values → torch dtype (``'auto'`` is resolved first).
+PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+
+
+def resolve_device(device):
+    """
+    The `torch.device` meant by ``device``.
+
+    ``'auto'`` is the first CUDA GPU when one is present, else the CPU.
+    """
+    if isinstance(device, str) and device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        msg = f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'"
+        raise ValueError(msg) from exc
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        msg = f'device={device!r} but no CUDA GPU is available'
+        raise ValueError(msg)
+    return dev
+
+
+def _native_cpu_bf16():
+    """True when the CPU computes bf16 in hardware (AVX512-BF16 or AMX)."""
+    cpu = torch.cpu
+    checks = ('_is_avx512_bf16_supported', '_is_amx_tile_supported')
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_precision(precision, device):
+    """
+    The compute dtype for ``precision`` on ``device``.
+
+    ``'auto'`` gives bf16 where the hardware computes it natively (CUDA GPUs
+    with bf16 support; CPUs with AVX512-BF16 or AMX) and fp32 elsewhere:
+    without native support bf16 is emulated and slower than fp32. bf16
+    changes classes of random-weight models for a small fraction of stamps
+    (see the benchmark and docs/classification.rst); pass ``'fp32'`` for
+    bit-for-bit reproducible fp32 results.
+    """
+    if precision == 'auto':
+        if device.type == 'cuda':
+            native = torch.cuda.is_bf16_supported()
+        else:
+            native = device.type == 'cpu' and _native_cpu_bf16()
+        precision = 'bf16' if native else 'fp32'
+    if precision not in PRECISIONS:
+        msg = f"precision={precision!r} is not one of 'auto', {', '.join(map(repr, PRECISIONS))}"
+        raise ValueError(msg)
+    return precision, PRECISIONS[precision]
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        msg = f'{name} must be a positive integer, got {value!r}'
+        raise ValueError(msg)
+    return int(value)
+
+
+def _as_list(models):
+    if models is None:
+        return [default_weights()]
+    if isinstance(models, (list, tuple)):
+        if not models:
+            msg = 'models is empty; give at least one model'
+            raise ValueError(msg)
+        return list(models)
+    return [models]
+
+
+def _labels(metas):
+    """Column labels: the architecture, numbered when it occurs several times."""
+    archs = [meta['architecture'] for meta in metas]
+    seen, labels = {}, []
+    for arch in archs:
+        seen[arch] = seen.get(arch, 0) + 1
+        labels.append(f'{arch}_{seen[arch]}' if archs.count(arch) > 1 else arch)
+    return labels
+
+
+def _prepare_models(sources, device, dtype):
+    """Load each model, make its inference copy and drop the original at once."""
+    entries = []
+    for source in sources:
+        model = load_model(source, categories=CLASSES)
+        if model.meta.get('inference'):
+            msg = ('models: got an inference copy (from prepare_for_inference); pass the '
+                   'original model, its checkpoint or its registry name')
+            raise ValueError(msg)
+        size = int(model.meta['cutout_size'])
+        norm = StampNormalization.from_dict(model.meta['normalization'])
+        module = prepare_for_inference(model, input_size=size, device=device, dtype=dtype,
+                                       channels_last=True)
+        del model  # large unfolded weights are freed before the next model loads
+        entries.append({'module': module, 'size': size, 'norm': norm, 'meta': module.meta})
+    return entries
+
+
+def _run_chunk(stamps, entries, size, batch_size, device, dtype):
+    """Probabilities ``(n, M, K)`` of all models for one chunk of stamps."""
+    n = stamps.shape[0]
+    out = torch.empty((n, len(entries), len(CLASSES)), dtype=torch.float32)
+    stamps = stamps.to(device, non_blocking=True)
+    groups = {}
+    for j, entry in enumerate(entries):
+        groups.setdefault((entry['size'], repr(entry['norm'])), []).append(j)
+    for (crop, _), members in groups.items():
+        # Central crop: stamp pixel size//2 stays the centre (cutouts convention).
+        lo = size // 2 - crop // 2
+        x = stamps[:, :, lo:lo + crop, lo:lo + crop]
+        x = entries[members[0]]['norm'].apply(x.float())
+        x = x.to(dtype).contiguous(memory_format=torch.channels_last)
+        for j in members:
+            module = entries[j]['module']
+            for b in range(0, n, batch_size):
+                logits = module(x[b:b + batch_size])
+                out[b:b + batch_size, j] = torch.softmax(logits.float(), dim=1).cpu()
+    return out.numpy()
+
+
+def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
+                   precision='auto', progress=True, return_probabilities=False,
+                   chunk_size=1024, skip_flags=DEFAULT_SKIP_FLAGS, columns=None):
+    """
+    Classify every candidate of a table with one model or an ensemble.
+
+    Parameters
+    ----------
+    tbl : `~astropy.table.Table`
+        Candidates with 0-based pixel columns (``x``/``y`` or another pair
+        of :data:`~astro_clusterclass.tables.PIXEL_COLUMN_PAIRS`) or a
+        `~astropy.coordinates.SkyCoord` column (then the images need a WCS).
+        Not modified.
+    images : `~astro_clusterclass.images.BandImages` or any input of `~astro_clusterclass.load_images`
+        The five bands.
+    models : model source or list of them, optional
+        Each a registered weights or model name, a checkpoint file or URL,
+        a `~astro_clusterclass.models.Weights` record or a model from
+        `~astro_clusterclass.models.get_model` /
+        `~astro_clusterclass.models.load_model` (see
+        `~astro_clusterclass.models.load_model`). Default: the installed
+        default model (`~astro_clusterclass.models.default_weights`). Every
+        model must predict the classes 1-4.
+    batch_size : int, optional
+        Stamps per forward pass.
+    device : str or `torch.device`, optional
+        ``'auto'`` (a CUDA GPU when present, else the CPU), ``'cpu'``,
+        ``'cuda'``...
+    precision : {'auto', 'fp32', 'bf16'}, optional
+        Compute precision (weights cast once); see `resolve_precision`.
+    progress : bool, optional
+        Show a tqdm progress bar (candidates).
+    return_probabilities : bool, optional
+        Add each model's class probabilities.
+    chunk_size : int, optional
+        Candidates whose stamps are cut and held at once (memory is about
+        ``chunk_size * 5 * S * S * 4`` bytes, a few times over).
+    skip_flags : `~astro_clusterclass.cutouts.CutoutFlag`, optional
+        Stamps with any of these flags are not classified (masked results).
+        Use ``CutoutFlag.OFF_IMAGE | CutoutFlag.MISSING_BAND`` to classify
+        padded edge stamps too.
+    columns : tuple of str, optional
+        Position columns, see `~astro_clusterclass.tables.pixel_positions`.
+
+    Returns
+    -------
+    table : `~astropy.table.QTable`
+        A new table: the input columns and rows, in order, then
+
+        - ``class_flag`` (uint8): `~astro_clusterclass.cutouts.CutoutFlag`
+          bits of the candidate's stamp (the largest stamp the models use);
+          rows with a flag in ``skip_flags`` have masked results;
+        - ``class_<label>`` (int, masked): each model's class; the label
+          is the architecture, numbered when several models share it
+          (``class_resnet18_1``...);
+        - ``prob_<label>`` (float32 ``(N, 4)``, masked; only with
+          ``return_probabilities``): each model's probabilities of classes 1-4;
+        - ``class_mode``, ``class_mean``, ``class_median``, ``class_std``,
+          ``class_quality``, ``n_models`` and ``prob_1`` ... ``prob_4``
+          (mean probabilities): the ensemble consolidation of
+          `~astro_clusterclass.ensemble.consolidate` (tie rule there).
+
+        ``table.meta`` holds the provenance (date, versions, arguments) and
+        ``models`` (label, architecture, weights name, sha256, source,
+        cutout size, normalisation, init), ``device``, ``precision``,
+        ``cutout_size``, ``n_classified``.
+
+    Raises
+    ------
+    ValueError
+        If the table has no positions, a band is missing, a model cannot
+        be loaded or is for other bands, sizes or classes, or an option is
+        invalid; the message names the parameter.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.classify import classify_table
+    >>> from astro_clusterclass.models import get_model
+    >>> _ = torch.manual_seed(0)
+    >>> model = get_model('compactnet', cutout_size=16)
+    >>> rng = np.random.default_rng(0)
+    >>> images = {b: rng.normal(size=(60, 60)).astype('f4')
+    ...           for b in ['F275W', 'F336W', 'F438W', 'F555W', 'F814W']}
+    >>> tbl = QTable({'x': [30.0, 2.0, 40.0], 'y': [30.0, 2.0, 20.0]})
+    >>> out = classify_table(tbl, images, models=model, progress=False)
+    >>> out['class_flag'].tolist()  # the second stamp runs off the image
+    [0, 1, 0]
+    >>> out['class_mode'].mask.tolist()
+    [False, True, False]
+    >>> out['class_quality'].tolist()
+    [1.0, None, 1.0]
+    """
+    check_table(tbl)
+    batch_size = _positive_int(batch_size, 'batch_size')
+    chunk_size = _positive_int(chunk_size, 'chunk_size')
+    try:
+        skip = CutoutFlag(int(skip_flags))
+    except (TypeError, ValueError) as exc:
+        msg = f'skip_flags must be CutoutFlag bits, got {skip_flags!r}'
+        raise ValueError(msg) from exc
+    dev = resolve_device(device)
+    precision_used, dtype = resolve_precision(precision, dev)
+    images = load_images(images)
+    x, y = pixel_positions(tbl, wcs=images.wcs, columns=columns)
+    entries = _prepare_models(_as_list(models), dev, dtype)
+    metas = [e['meta'] for e in entries]
+    labels = _labels(metas)
+
+    out = QTable(tbl, copy=True)
+    new_names = (['class_flag'] + [f'class_{lb}' for lb in labels]
+                 + ([f'prob_{lb}' for lb in labels] if return_probabilities else [])
+                 + ['class_mode', 'class_mean', 'class_median', 'class_std',
+                    'class_quality', 'n_models'] + [f'prob_{k}' for k in CLASSES])
+    clash = [name for name in new_names if name in out.colnames]
+    if clash:
+        msg = (f'tbl already has the columns {clash}; remove or rename them before '
+               f'classifying again')
+        raise ValueError(msg)
+
+    n, m, k = len(tbl), len(entries), len(CLASSES)
+    size = max(e['size'] for e in entries)
+    probs = np.full((n, m, k), np.nan, dtype=np.float32)
+    flags = np.zeros(n, dtype=np.uint8)
+    done = np.zeros(n, dtype=bool)
+    with torch.inference_mode(), tqdm(total=n, unit='cand', desc='classify',
+                                      disable=not progress) as bar:
+        for start, cut in iter_cutouts(images, (x, y), size=size, chunk_size=chunk_size):
+            stop = start + len(cut)
+            flags[start:stop] = cut.flags
+            rows = np.flatnonzero((cut.flags & np.uint8(skip)) == 0)
+            if rows.size:
+                stamps = torch.from_numpy(cut.data if rows.size == len(cut) else cut.data[rows])
+                probs[start + rows] = _run_chunk(stamps, entries, size, batch_size, dev,
+                                                 dtype)
+                done[start + rows] = True
+            bar.update(len(cut))
+
+    categories = np.asarray(CLASSES)
+    classes = np.ma.MaskedArray(categories[np.argmax(np.nan_to_num(probs, nan=-1.0), axis=2)],
+                                mask=np.repeat(~done[:, None], m, axis=1))
+    out['class_flag'] = flags
+    out['class_flag'].description = 'CutoutFlag bits of the stamp; see skip_flags in meta'
+    for j, label in enumerate(labels):
+        out[f'class_{label}'] = MaskedColumn(classes[:, j].filled(0).astype(np.int64),
+                                             mask=~done)
+    if return_probabilities:
+        for j, label in enumerate(labels):
+            out[f'prob_{label}'] = MaskedColumn(np.nan_to_num(probs[:, j], nan=0.0),
+                                                mask=np.repeat(~done[:, None], k, axis=1))
+    for name, column in consolidate(classes, np.nan_to_num(probs, nan=0.0)).columns.items():
+        out[name] = column
+
+    out.meta.update(provenance('classify_table', {
+        'batch_size': batch_size, 'device': device, 'precision': precision,
+        'return_probabilities': return_probabilities, 'chunk_size': chunk_size,
+        'skip_flags': CutoutFlag.describe(skip), 'columns': columns,
+        'models': [meta.get('weights') or meta.get('source') or meta['architecture']
+                   for meta in metas]}))
+    out.meta['models'] = [
+        {'label': label, 'architecture': meta['architecture'], 'weights': meta.get('weights'),
+         'sha256': meta.get('sha256'), 'source': meta.get('source'),
+         'cutout_size': meta['cutout_size'], 'normalization': meta['normalization'],
+         'init': meta.get('init'), 'num_params': meta['num_params']}
+        for label, meta in zip(labels, metas)]
+    out.meta['device'] = str(dev)
+    out.meta['precision'] = precision_used
+    out.meta['cutout_size'] = size
+    out.meta['n_classified'] = int(done.sum())
+    return out

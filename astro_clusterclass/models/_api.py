@@ -1,0 +1,432 @@
+"""
+The model registry, in the shape of torchvision's models API.
+
+Builders register under a name with `register_model` together with their
+weights enum (a `WeightsEnum` whose members are `Weights` records);
+`get_model` builds a network by name, `list_models` lists the names,
+`get_model_weights` returns a builder's enum and `get_weight` finds a
+record by its full name (``'CompactNet_Weights.DEFAULT'``).
+
+Every network built here carries ``model.meta``, a dict with the keys of
+:data:`REQUIRED_META` plus provenance, so that any model, trained or not,
+says which bands, cutout size, normalisation and classes it expects.
+"""
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+import torch
+from torchvision.models import WeightsEnum as _TorchvisionWeightsEnum
+
+from ..bands import BANDS
+from ..classes import CLASSES
+from ..preprocessing import StampNormalization
+
+__all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
+           'get_model_weights', 'get_weight', 'list_models', 'default_weights',
+           'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META']
+
+#: Provisional default stamp side (pixels) of new models. Smaller stamps are
+#: the largest speed lever; the bundled model's record will say what it was
+#: trained on, and that value, not this one, is used for it.
+DEFAULT_CUTOUT_SIZE = 64
+
+#: Folder of the weights files shipped with the package; a `Weights` whose
+#: ``url`` has no scheme names a file in it.
+WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
+
+#: Keys every weights record / checkpoint / built model must have in ``meta``.
+REQUIRED_META = ('architecture', 'config', 'bands', 'cutout_size', 'normalization',
+                 'categories', 'num_params', 'stem_layer')
+
+#: Licence of weights made by this package unless a record says otherwise.
+DEFAULT_LICENCE = 'BSD-3-Clause'
+
+
+@dataclass(eq=False)
+class Weights:
+    """
+    A weights record: where the file is, its hash and what it is for.
+
+    Attributes
+    ----------
+    url : str
+        ``https://``/``file://`` URL, or a file name inside
+        :data:`WEIGHTS_DIR` (weights bundled with the package).
+    sha256 : str
+        SHA-256 hex digest of the file (checked on every load).
+    meta : dict
+        At least the keys of :data:`REQUIRED_META`: ``architecture``
+        (registered builder name), ``config`` (builder keywords that fix
+        the architecture), ``bands`` (input bands, in order),
+        ``cutout_size`` (stamp side in pixels), ``normalization``
+        (`~astro_clusterclass.preprocessing.StampNormalization.to_dict`),
+        ``categories`` (class of each output, e.g. ``[1, 2, 3, 4]``),
+        ``num_params``, ``stem_layer`` (name of the first convolution) and,
+        customarily, ``stem_adaptation``, ``init``, ``training``
+        (data, seeds, batches, learning rate, date, code version),
+        ``metrics`` (accuracies on a held-out split) and ``licence``.
+    transforms : callable
+        Builds the input normalisation (``weights.transforms()``), as in
+        torchvision; derived from ``meta['normalization']``.
+    """
+
+    url: str
+    sha256: str
+    meta: dict
+    transforms: Callable = None
+
+    def __post_init__(self):
+        missing = [k for k in REQUIRED_META if k not in self.meta]
+        if missing:
+            msg = f'Weights.meta lacks the keys {missing}; required: {list(REQUIRED_META)}'
+            raise ValueError(msg)
+        if self.transforms is None:
+            self.transforms = partial(StampNormalization.from_dict, self.meta['normalization'])
+
+    def __eq__(self, other):
+        if not isinstance(other, Weights):
+            return NotImplemented
+        return (self.url, self.sha256, self.meta) == (other.url, other.sha256, other.meta)
+
+
+class WeightsEnum(_TorchvisionWeightsEnum):
+    """
+    Base class of the weights enums (one per architecture).
+
+    Members are `Weights`; a ``DEFAULT`` member names the recommended one.
+    Loading (`get_state_dict`) is hash-checked and never unpickles code.
+    """
+
+    @classmethod
+    def verify(cls, obj):
+        if obj is None or isinstance(obj, cls):
+            return obj
+        if isinstance(obj, str):
+            key = obj.replace(cls.__name__ + '.', '')
+            if key in cls.__members__:
+                return cls.__members__[key]
+            msg = (f'weights={obj!r} is not a member of {cls.__name__}; available: '
+                   f'{list(cls.__members__) or "none yet"}')
+            raise ValueError(msg)
+        msg = (f'weights must be a {cls.__name__} member or its name, got '
+               f'{type(obj).__name__}')
+        raise TypeError(msg)
+
+    @property
+    def sha256(self):
+        return self.value.sha256
+
+    @property
+    def location(self):
+        """Local path (bundled weights) or URL of the file."""
+        return resolve_location(self.value.url)
+
+    def get_state_dict(self, *args: Any, progress: bool = False, **kwargs: Any):
+        """Load, hash-check and validate the tensors of these weights."""
+        from ._checkpoint import check_meta, load_checkpoint
+        state_dict, meta = load_checkpoint(self.location, sha256=self.sha256, progress=progress)
+        check_meta(meta, expected=self.meta, what=f'checkpoint of {self!r}')
+        return state_dict
+
+
+def resolve_location(url):
+    """Return a local path for bundled file names, the URL otherwise."""
+    if urlparse(str(url)).scheme:
+        return str(url)
+    return os.fspath(WEIGHTS_DIR / url)
+
+
+_BUILDERS = {}
+_WEIGHT_ENUMS = {}
+
+#: Architectures whose ``DEFAULT`` weights `default_weights` returns, in order
+#: of preference.
+_DEFAULT_ARCHITECTURES = ('compactnet', 'resnet18', 'vgg19_bn')
+
+
+def register_model(name=None, *, weights=None):
+    """
+    Decorator registering a model builder under ``name``.
+
+    Parameters
+    ----------
+    name : str, optional
+        Registry name (default: the function name), lower case.
+    weights : type, optional
+        The builder's `WeightsEnum` subclass (may have no members yet).
+
+    Raises
+    ------
+    ValueError
+        If the name is taken.
+    """
+    def wrapper(fn):
+        key = (name or fn.__name__).lower()
+        if key in _BUILDERS:
+            msg = f'a model is already registered under the name {key!r}'
+            raise ValueError(msg)
+        if weights is not None and not (isinstance(weights, type)
+                                        and issubclass(weights, WeightsEnum)):
+            msg = f'weights must be a WeightsEnum subclass, got {weights!r}'
+            raise TypeError(msg)
+        _BUILDERS[key] = fn
+        _WEIGHT_ENUMS[key] = weights
+        return fn
+    return wrapper
+
+
+def list_models(include=None, exclude=None):
+    """
+    Names of the registered models.
+
+    Parameters
+    ----------
+    include, exclude : str or iterable of str, optional
+        `fnmatch` patterns; a name is kept when it matches any ``include``
+        pattern (all names when omitted) and no ``exclude`` pattern.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import list_models
+    >>> list_models()
+    ['compactnet', 'resnet18', 'vgg19_bn']
+    >>> list_models(include='vgg*')
+    ['vgg19_bn']
+    """
+    def patterns(value):
+        return [value] if isinstance(value, str) else list(value or [])
+    names = set(_BUILDERS)
+    if include:
+        names = {n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns(include))}
+    return sorted(n for n in names if not any(fnmatch.fnmatch(n, p) for p in patterns(exclude)))
+
+
+def get_model_builder(name):
+    """The builder function registered under ``name``."""
+    if not isinstance(name, str):
+        msg = f'name must be a string, got {type(name).__name__}'
+        raise TypeError(msg)
+    try:
+        return _BUILDERS[name.lower()]
+    except KeyError:
+        msg = f'unknown model {name!r}; registered models: {list_models()}'
+        raise ValueError(msg) from None
+
+
+def get_model(name, **config):
+    """
+    Build a registered model.
+
+    Parameters
+    ----------
+    name : str
+        A name of `list_models`.
+    **config
+        Builder keywords: ``weights`` (a member of the model's weights
+        enum or its name, e.g. ``'DEFAULT'``; `None` for random weights),
+        ``weights_backbone`` (``'IMAGENET1K_V1'`` for torchvision ImageNet
+        weights with the stem adapted to five bands; ``weights='IMAGENET'``
+        is accepted as shorthand), ``num_classes``, ``cutout_size``,
+        ``normalization`` and ``progress``.
+
+    Returns
+    -------
+    model : `torch.nn.Module`
+        The network, in training mode, with ``model.meta``.
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the registered ones) or
+        the configuration conflicts with the weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from astro_clusterclass.models import get_model
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> model = get_model('resnet18', cutout_size=32).eval()
+    >>> model.meta['bands'], model.meta['categories'], model.meta['stem_layer']
+    (['F275W', 'F336W', 'F438W', 'F555W', 'F814W'], [1, 2, 3, 4], 'conv1')
+    >>> model(torch.zeros(2, 5, 32, 32)).shape
+    torch.Size([2, 4])
+    """
+    return get_model_builder(name)(**config)
+
+
+def get_model_weights(name):
+    """
+    The weights enum of a registered model (a builder or its name).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import get_model_weights
+    >>> get_model_weights('resnet18').__name__
+    'ResNet18_Weights'
+    """
+    if callable(name) and not isinstance(name, str):
+        for key, fn in _BUILDERS.items():
+            if fn is name:
+                name = key
+                break
+        else:
+            msg = f'{name!r} is not a registered model builder'
+            raise ValueError(msg)
+    get_model_builder(name)
+    return _WEIGHT_ENUMS[name.lower()]
+
+
+def _all_weights():
+    return {enum.__name__: enum for enum in _WEIGHT_ENUMS.values() if enum is not None}
+
+
+def get_weight(name):
+    """
+    A weights record by its full name, ``'<Enum>.<MEMBER>'``.
+
+    Raises
+    ------
+    ValueError
+        If no registered enum has that member; the message lists them.
+    """
+    enum_name, _, member = str(name).partition('.')
+    enums = _all_weights()
+    if enum_name not in enums or member not in enums[enum_name].__members__:
+        known = [f'{e}.{m}' for e, enum in sorted(enums.items()) for m in enum.__members__]
+        msg = f'unknown weights {name!r}; registered weights: {known or "none yet"}'
+        raise ValueError(msg)
+    return enums[enum_name].__members__[member]
+
+
+def default_weights():
+    """
+    The weights `~astro_clusterclass.classify_table` uses when ``models=None``.
+
+    Returns
+    -------
+    weights : `WeightsEnum` member
+        The ``DEFAULT`` member of the first architecture (in the order
+        compactnet, resnet18, vgg19_bn) that has one.
+
+    Raises
+    ------
+    ValueError
+        If no default model is installed (no enum has a ``DEFAULT``).
+    """
+    for name in _DEFAULT_ARCHITECTURES + tuple(sorted(_BUILDERS)):
+        enum = _WEIGHT_ENUMS.get(name)
+        if enum is not None and 'DEFAULT' in enum.__members__:
+            return enum.DEFAULT
+    msg = ('models=None but no default model is installed yet (no weights enum has a '
+           'DEFAULT member; the bundled model is added by the training work). Pass '
+           'models= a checkpoint file or URL, a registered weights name, or models '
+           'built with astro_clusterclass.models.get_model()')
+    raise ValueError(msg)
+
+
+# ----------------------------------------------------------------------------
+# Helpers shared by the builders
+# ----------------------------------------------------------------------------
+
+def split_weights(weights, weights_backbone, enum):
+    """
+    Sort ``weights``/``weights_backbone`` into (record or None, ImageNet name or None).
+
+    ``weights='IMAGENET'`` (or ``'IMAGENET1K_V1'``) is shorthand for
+    ``weights_backbone='IMAGENET1K_V1'``.
+    """
+    if isinstance(weights, str) and weights.upper() in ('IMAGENET', 'IMAGENET1K_V1'):
+        if weights_backbone is not None:
+            msg = 'give ImageNet weights either as weights= or as weights_backbone=, not both'
+            raise ValueError(msg)
+        weights, weights_backbone = None, 'IMAGENET1K_V1'
+    weights = enum.verify(weights)
+    if weights is not None and weights_backbone is not None:
+        msg = ('weights and weights_backbone exclude each other: trained weights '
+               'replace the whole network')
+        raise ValueError(msg)
+    return weights, weights_backbone
+
+
+def settings_from(weights, *, num_classes, cutout_size, normalization):
+    """Categories, cutout size and normalisation, from weights or arguments."""
+    if weights is not None:
+        meta = weights.meta
+        categories = list(meta['categories'])
+        if num_classes is not None and num_classes != len(categories):
+            msg = (f'num_classes={num_classes} conflicts with the {len(categories)} '
+                   f'categories of {weights!r}')
+            raise ValueError(msg)
+        if cutout_size is not None and cutout_size != meta['cutout_size']:
+            msg = (f'cutout_size={cutout_size} conflicts with {weights!r}, trained on '
+                   f'{meta["cutout_size"]} px stamps')
+            raise ValueError(msg)
+        if normalization is not None and \
+                StampNormalization.from_dict(normalization).to_dict() != meta['normalization']:
+            msg = f'normalization={normalization!r} conflicts with that of {weights!r}'
+            raise ValueError(msg)
+        return categories, meta['cutout_size'], dict(meta['normalization'])
+    if num_classes is None:
+        categories = list(CLASSES)
+    elif num_classes == len(CLASSES):
+        categories = list(CLASSES)
+    elif isinstance(num_classes, int) and num_classes > 0:
+        categories = list(range(num_classes))
+    else:
+        msg = f'num_classes must be a positive integer, got {num_classes!r}'
+        raise ValueError(msg)
+    if cutout_size is None:
+        cutout_size = DEFAULT_CUTOUT_SIZE
+    if isinstance(cutout_size, bool) or not isinstance(cutout_size, int) or cutout_size < 8:
+        msg = f'cutout_size must be an integer of at least 8 pixels, got {cutout_size!r}'
+        raise ValueError(msg)
+    norm = StampNormalization.from_dict(normalization) if isinstance(normalization, dict) \
+        else (normalization or StampNormalization())
+    if not isinstance(norm, StampNormalization):
+        msg = (f'normalization must be a StampNormalization or its dict, got '
+               f'{type(normalization).__name__}')
+        raise TypeError(msg)
+    return categories, cutout_size, norm.to_dict()
+
+
+def build_with_weights(build, weights, progress):
+    """Build without random initialisation, then load ``weights`` strictly."""
+    state_dict = weights.get_state_dict(progress=progress)
+    with torch.device('meta'):
+        model = build()
+    load_state_dict_strict(model, state_dict, source=repr(weights))
+    return model
+
+
+def load_state_dict_strict(model, state_dict, *, source):
+    """``load_state_dict(strict=True, assign=True)`` with a clear error."""
+    try:
+        model.load_state_dict(state_dict, strict=True, assign=True)
+    except RuntimeError as exc:
+        msg = f'{source}: tensors do not match the architecture: {exc}'
+        raise ValueError(msg) from exc
+
+
+def attach_meta(model, *, architecture, config, categories, cutout_size, normalization,
+                stem_layer, init, stem_adaptation=None, weights=None):
+    """Set ``model.meta`` (from ``weights`` when given) and return the model."""
+    if weights is not None:
+        meta = {**weights.meta, 'weights': f'{type(weights).__name__}.{weights.name}',
+                'sha256': weights.sha256}
+    else:
+        meta = {'architecture': architecture, 'config': dict(config),
+                'bands': list(BANDS), 'cutout_size': cutout_size,
+                'normalization': dict(normalization), 'categories': list(categories),
+                'stem_layer': stem_layer, 'stem_adaptation': stem_adaptation,
+                'init': init, 'training': {}, 'metrics': {}, 'licence': DEFAULT_LICENCE,
+                'weights': None, 'sha256': None}
+    meta['num_params'] = sum(p.numel() for p in model.parameters())
+    model.meta = meta
+    return model

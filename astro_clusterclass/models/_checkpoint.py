@@ -1,0 +1,363 @@
+"""
+Checkpoints: writing, safe reading, hash checks and loading models from any source.
+
+A checkpoint is a safetensors file: the tensors of ``model.state_dict()``
+plus a JSON copy of ``model.meta`` in the safetensors header (key
+``astro_clusterclass``). Reading never unpickles Python objects:
+safetensors holds tensors only, and torch files (``torch.save`` of a dict
+``{'state_dict': ..., 'meta': ...}``) are read with ``weights_only=True``,
+so a file that carries code is refused.
+"""
+
+import hashlib
+import json
+import os
+import pickle
+import struct
+from urllib.parse import urlparse
+
+import safetensors
+import safetensors.torch
+import torch
+from torch import nn
+
+from ..bands import BANDS
+from ..preprocessing import StampNormalization
+from ._api import (REQUIRED_META, Weights, WeightsEnum, get_model, get_model_weights,
+                   get_weight, list_models, load_state_dict_strict, resolve_location)
+
+__all__ = ['save_checkpoint', 'load_checkpoint', 'load_model', 'check_meta', 'sha256_file']
+
+#: Header key of the metadata in safetensors files.
+META_KEY = 'astro_clusterclass'
+
+#: Version of the checkpoint layout.
+FORMAT_VERSION = 1
+
+#: Meta keys describing a loaded file rather than the weights (not stored).
+_VOLATILE_META = ('sha256', 'source', 'inference', 'weights')
+
+
+def sha256_file(path):
+    """SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as fh:
+        for block in iter(lambda: fh.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(model, path, *, meta=None, overwrite=False):
+    """
+    Write a model's weights and metadata to a safetensors file.
+
+    Parameters
+    ----------
+    model : `torch.nn.Module`
+        A model from `~astro_clusterclass.models.get_model` (it has
+        ``model.meta``).
+    path : str or path-like
+        Output file (``.safetensors``).
+    meta : dict, optional
+        Entries added to / replacing ``model.meta`` in the file, e.g.
+        ``{'training': {...}, 'metrics': {...}, 'licence': ...}``. Values
+        must be JSON-serialisable.
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Returns
+    -------
+    sha256 : str
+        Hex digest of the written file (put it in the `Weights` record).
+
+    Raises
+    ------
+    ValueError
+        If the model has no metadata, is an inference copy, or the metadata
+        is incomplete or not JSON-serialisable.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.models import get_model, save_checkpoint, load_model
+    >>> model = get_model('compactnet', cutout_size=32)
+    >>> path = os.path.join(tempfile.mkdtemp(), 'model.safetensors')
+    >>> digest = save_checkpoint(model, path, meta={'training': {'seed': 1}})
+    >>> loaded = load_model(path, sha256=digest)
+    >>> loaded.meta['training'], loaded.meta['cutout_size'], loaded.meta['sha256'] == digest
+    ({'seed': 1}, 32, True)
+    """
+    if not isinstance(getattr(model, 'meta', None), dict):
+        msg = ('model has no .meta; build it with astro_clusterclass.models.get_model() '
+               'so that its bands, cutout size and classes are recorded')
+        raise ValueError(msg)
+    if model.meta.get('inference'):
+        msg = 'model is an inference copy (folded/fused/cast); save the original model'
+        raise ValueError(msg)
+    full = {k: v for k, v in model.meta.items() if k not in _VOLATILE_META}
+    full.update(meta or {})
+    full['num_params'] = sum(p.numel() for p in model.parameters())
+    full['format_version'] = FORMAT_VERSION
+    check_meta(full, what='meta')
+    try:
+        text = json.dumps(full, sort_keys=True)
+    except TypeError as exc:
+        msg = f'meta must be JSON-serialisable: {exc}'
+        raise ValueError(msg) from exc
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        msg = f'{path!r} exists; pass overwrite=True to replace it'
+        raise FileExistsError(msg)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    safetensors.torch.save_file(tensors, path, metadata={META_KEY: text, 'format': 'pt'})
+    return sha256_file(path)
+
+
+def _is_safetensors(path):
+    with open(path, 'rb') as fh:
+        head = fh.read(9)
+    if len(head) < 9:
+        return False
+    (length,) = struct.unpack('<Q', head[:8])
+    return head[8:9] == b'{' and 8 + length <= os.path.getsize(path)
+
+
+def _is_torch_zip(path):
+    with open(path, 'rb') as fh:
+        return fh.read(4) == b'PK\x03\x04'
+
+
+def _fetch(source, progress):
+    """Local path of ``source`` (downloading URLs into astropy's cache)."""
+    source = os.fspath(source)
+    scheme = urlparse(source).scheme
+    if scheme in ('http', 'https', 'ftp', 'file'):
+        from astropy.utils.data import download_file
+        return download_file(source, cache=True, show_progress=progress)
+    if not os.path.exists(source):
+        msg = f'checkpoint {source!r} does not exist'
+        raise FileNotFoundError(msg)
+    return source
+
+
+def load_checkpoint(source, *, sha256=None, progress=False):
+    """
+    Read a checkpoint's tensors and metadata safely.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A local file, or an ``http(s)://``/``ftp://``/``file://`` URL
+        (downloaded once into the astropy download cache).
+    sha256 : str, optional
+        Expected SHA-256 hex digest (or a prefix of at least 8 digits).
+    progress : bool, optional
+        Show download progress.
+
+    Returns
+    -------
+    state_dict : dict of str → `torch.Tensor`
+    meta : dict
+        The stored metadata plus ``sha256`` (of the file) and ``source``.
+
+    Raises
+    ------
+    ValueError
+        If the hash differs, the file holds pickled Python objects (code),
+        is neither a safetensors nor a torch zip file, or lacks metadata.
+    """
+    path = _fetch(source, progress)
+    digest = sha256_file(path)
+    if sha256 is not None:
+        expected = str(sha256).lower()
+        if len(expected) < 8 or not digest.startswith(expected):
+            msg = (f'sha256 mismatch for checkpoint {os.fspath(source)!r}: expected '
+                   f'{expected}, the file has {digest}; it is corrupt or not the file '
+                   f'the record describes')
+            if path != os.fspath(source):
+                msg += (' (remove the cached download with astropy.utils.data.'
+                        'clear_download_cache(url))')
+            raise ValueError(msg)
+    if _is_safetensors(path):
+        with safetensors.safe_open(path, framework='pt', device='cpu') as fh:
+            header = fh.metadata() or {}
+            state_dict = {k: fh.get_tensor(k) for k in fh.keys()}
+        if META_KEY not in header:
+            msg = (f'checkpoint {os.fspath(source)!r} has no astro_clusterclass metadata '
+                   f'(write it with astro_clusterclass.models.save_checkpoint)')
+            raise ValueError(msg)
+        meta = json.loads(header[META_KEY])
+    elif _is_torch_zip(path):
+        try:
+            blob = torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError as exc:
+            msg = (f'checkpoint {os.fspath(source)!r} refused: it contains pickled Python '
+                   f'objects (code), which are never loaded. Save weights with '
+                   f'astro_clusterclass.models.save_checkpoint (safetensors) instead')
+            raise ValueError(msg) from exc
+        if not (isinstance(blob, dict) and isinstance(blob.get('state_dict'), dict)
+                and isinstance(blob.get('meta'), dict)):
+            msg = (f'checkpoint {os.fspath(source)!r} is a torch file without '
+                   f'astro_clusterclass metadata: expected a dict with "state_dict" and '
+                   f'"meta" (or use save_checkpoint)')
+            raise ValueError(msg)
+        state_dict, meta = blob['state_dict'], blob['meta']
+    else:
+        msg = (f'checkpoint {os.fspath(source)!r} is neither a safetensors file nor a '
+               f'torch zip file; legacy pickle files are refused because unpickling '
+               f'can run code')
+        raise ValueError(msg)
+    meta = dict(meta)
+    meta['sha256'] = digest
+    meta['source'] = os.fspath(source)
+    return state_dict, meta
+
+
+def check_meta(meta, *, expected=None, cutout_size=None, categories=None, what='checkpoint'):
+    """
+    Check a model's metadata against the package and against expectations.
+
+    Parameters
+    ----------
+    meta : dict
+        Metadata of a checkpoint or model.
+    expected : dict, optional
+        A weights record's meta: architecture, config, bands, cutout size,
+        categories and normalisation must agree.
+    cutout_size : int, optional
+        Required stamp size.
+    categories : sequence of int, optional
+        Required output classes, in order.
+    what : str, optional
+        How to call the object in error messages.
+
+    Raises
+    ------
+    ValueError
+        On missing keys or any disagreement; the message names the key.
+    """
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        msg = f'{what} metadata lacks {missing}; required keys: {list(REQUIRED_META)}'
+        raise ValueError(msg)
+    if list(meta['bands']) != list(BANDS):
+        msg = (f'{what} was made for bands {list(meta["bands"])}, but astro_clusterclass '
+               f'provides {list(BANDS)} in that order')
+        raise ValueError(msg)
+    StampNormalization.from_dict(meta['normalization'])
+    wanted = dict(expected or {})
+    if cutout_size is not None:
+        wanted['cutout_size'] = cutout_size
+    if categories is not None:
+        wanted['categories'] = list(categories)
+    for key in ('architecture', 'config', 'bands', 'cutout_size', 'categories',
+                'normalization'):
+        if key in wanted:
+            have, want = meta[key], wanted[key]
+            if isinstance(want, (list, tuple)):
+                have, want = list(have), list(want)
+            if have != want:
+                name = {'cutout_size': 'cutout size', 'categories': 'classes'}.get(key, key)
+                msg = f'{what} has {name} {have!r}, expected {want!r}'
+                raise ValueError(msg)
+
+
+def _from_file(source, *, sha256, cutout_size, categories, expected, progress):
+    state_dict, meta = load_checkpoint(source, sha256=sha256, progress=progress)
+    check_meta(meta, expected=expected, cutout_size=cutout_size, categories=categories,
+               what=f'checkpoint {os.fspath(source)!r}')
+    if meta['architecture'] not in list_models():
+        msg = (f'checkpoint {os.fspath(source)!r} is for architecture '
+               f'{meta["architecture"]!r}, not one of {list_models()}')
+        raise ValueError(msg)
+    with torch.device('meta'):
+        model = get_model(meta['architecture'], **meta['config'],
+                          cutout_size=meta['cutout_size'], normalization=meta['normalization'])
+    load_state_dict_strict(model, state_dict, source=f'checkpoint {os.fspath(source)!r}')
+    meta['num_params'] = sum(p.numel() for p in model.parameters())
+    model.meta = meta
+    return model
+
+
+def load_model(source, *, sha256=None, cutout_size=None, categories=None, progress=False):
+    """
+    A ready model from a registry name, weights record, file, URL or module.
+
+    Parameters
+    ----------
+    source : str, path-like, `WeightsEnum` member, `Weights` or `torch.nn.Module`
+        - a registered weights name (``'CompactNet_Weights.DEFAULT'``) or
+          model name (its ``DEFAULT`` weights),
+        - a checkpoint file or URL (astropy download cache),
+        - a weights record,
+        - a model built by `~astro_clusterclass.models.get_model`
+          (returned as is after the checks).
+    sha256 : str, optional
+        Expected hash of a file or URL (records carry their own).
+    cutout_size, categories : optional
+        Required values; a model made for others is refused.
+    progress : bool, optional
+        Show download progress.
+
+    Returns
+    -------
+    model : `torch.nn.Module`
+        In eval mode, with ``model.meta`` (including ``sha256`` of the file).
+
+    Raises
+    ------
+    ValueError
+        If the source is unknown (the message lists the registered models
+        and weights), the file fails its hash or safety checks, or the
+        model is for other bands, cutout size or classes.
+    """
+    if isinstance(source, nn.Module):
+        meta = getattr(source, 'meta', None)
+        if not isinstance(meta, dict):
+            msg = ('models: a torch module without .meta; build it with '
+                   'astro_clusterclass.models.get_model() or load_model()')
+            raise ValueError(msg)
+        check_meta(meta, cutout_size=cutout_size, categories=categories,
+                   what=f'model {meta.get("architecture", type(source).__name__)!r}')
+        return source.eval()
+    if isinstance(source, WeightsEnum):
+        model = get_model(source.meta['architecture'], weights=source, progress=progress)
+        check_meta(model.meta, cutout_size=cutout_size, categories=categories,
+                   what=repr(source))
+        return model.eval()
+    if isinstance(source, Weights):
+        model = _from_file(resolve_location(source.url), sha256=source.sha256,
+                           cutout_size=cutout_size, categories=categories,
+                           expected=source.meta, progress=progress)
+        return model.eval()
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if urlparse(text).scheme in ('http', 'https', 'ftp', 'file') or os.path.exists(text):
+            return _from_file(text, sha256=sha256, cutout_size=cutout_size,
+                              categories=categories, expected=None, progress=progress).eval()
+        if '.' in text and os.sep not in text:
+            try:
+                record = get_weight(text)
+            except ValueError:
+                record = None
+            if record is not None:
+                return load_model(record, cutout_size=cutout_size, categories=categories,
+                                  progress=progress)
+        if text.lower() in list_models():
+            enum = get_model_weights(text)
+            if 'DEFAULT' not in enum.__members__:
+                msg = (f'models: {text!r} has no trained weights yet ({enum.__name__} has '
+                       f'no DEFAULT); build random weights with get_model({text!r}) or '
+                       f'pass a checkpoint file')
+                raise ValueError(msg)
+            return load_model(enum.DEFAULT, cutout_size=cutout_size, categories=categories,
+                              progress=progress)
+        known = [f'{enum.__name__}.{m}' for name in list_models()
+                 for enum in [get_model_weights(name)] for m in enum.__members__]
+        msg = (f'unknown model {text!r}: not a file, a URL, a registered weights name '
+               f'({known or "none registered yet"}) or a registered model '
+               f'({list_models()})')
+        raise ValueError(msg)
+    msg = (f'models: cannot load a model from {type(source).__name__}; give a registry '
+           f'name, a checkpoint file or URL, a Weights record or a model from get_model()')
+    raise TypeError(msg)

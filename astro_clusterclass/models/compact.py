@@ -1,0 +1,119 @@
+"""
+CompactNet: a small CPU-friendly network for five-band stamps.
+
+Four stages of 3 × 3 convolutions (batch norm, ReLU), the first at full
+resolution so that 2-5 px cluster profiles are seen before any
+down-sampling, then stride-2 stages. The head joins a global average (the
+surroundings) with the average of the central third of the last feature
+map (the candidate itself) before one linear layer. About 0.1 GFLOP per
+64 px stamp, 30 times less than VGG19-BN.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..bands import BANDS
+from ._api import (WeightsEnum, attach_meta, build_with_weights, register_model,
+                   settings_from, split_weights)
+
+__all__ = ['CompactNet', 'CompactNet_Weights', 'compactnet']
+
+
+def _conv_bn_relu(cin, cout, stride=1):
+    return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class CompactNet(nn.Module):
+    """
+    The compact network (see the module docstring).
+
+    Parameters
+    ----------
+    in_channels : int
+        Input bands.
+    num_classes : int
+        Outputs.
+    widths : sequence of int
+        Channels of the full-resolution stem and of each stride-2 stage.
+    dropout : float
+        Dropout before the linear head (training only).
+    """
+
+    def __init__(self, in_channels=len(BANDS), num_classes=4, widths=(24, 32, 64, 128),
+                 dropout=0.2):
+        super().__init__()
+        widths = [int(w) for w in widths]
+        layers = _conv_bn_relu(in_channels, widths[0])
+        for cin, cout in zip(widths[:-1], widths[1:]):
+            layers += _conv_bn_relu(cin, cout, stride=2) + _conv_bn_relu(cout, cout)
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2 * widths[-1], num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
+
+    def forward(self, x):
+        x = self.features(x)
+        surroundings = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        centre = F.adaptive_avg_pool2d(x, 3)[:, :, 1, 1]
+        return self.fc(self.dropout(torch.cat([surroundings, centre], dim=1)))
+
+
+class CompactNet_Weights(WeightsEnum):
+    """
+    Trained weights of `compactnet`.
+
+    The bundled model (trained on simulated fields, a file in
+    :data:`~astro_clusterclass.models.WEIGHTS_DIR`) becomes a member and
+    ``DEFAULT`` when it is trained; until then the enum is empty.
+    """
+
+
+@register_model(weights=CompactNet_Weights)
+def compactnet(*, weights=None, weights_backbone=None, progress=True, num_classes=None,
+               cutout_size=None, normalization=None, widths=(24, 32, 64, 128), dropout=0.2):
+    """
+    Build a `CompactNet`.
+
+    Parameters are those of `~astro_clusterclass.models.resnet18` (there
+    are no ImageNet weights: ``weights_backbone`` must be `None`) plus
+    ``widths`` and ``dropout`` of `CompactNet`.
+
+    Returns
+    -------
+    model : `CompactNet`
+        With ``model.meta``; the stem is ``features.0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from astro_clusterclass.models import get_model
+    >>> model = get_model('compactnet').eval()
+    >>> model.meta['cutout_size'], model.meta["num_params"] < 400_000
+    (64, True)
+    >>> model(torch.zeros(3, 5, 64, 64)).shape
+    torch.Size([3, 4])
+    """
+    weights, weights_backbone = split_weights(weights, weights_backbone, CompactNet_Weights)
+    if weights_backbone is not None:
+        msg = 'weights_backbone: compactnet has no ImageNet weights; use weights=None'
+        raise ValueError(msg)
+    categories, cutout_size, normalization = settings_from(
+        weights, num_classes=num_classes, cutout_size=cutout_size, normalization=normalization)
+    config = {'num_classes': len(categories), 'widths': [int(w) for w in widths],
+              'dropout': float(dropout)}
+    if weights is not None:
+        # The record fixes the architecture.
+        config = dict(weights.meta['config'])
+
+    def build():
+        return CompactNet(num_classes=len(categories), widths=config['widths'],
+                          dropout=config['dropout'])
+
+    model = build_with_weights(build, weights, progress) if weights is not None else build()
+    return attach_meta(model, architecture='compactnet', config=config, categories=categories,
+                       cutout_size=cutout_size, normalization=normalization,
+                       stem_layer='features.0', init='random', weights=weights)
