@@ -335,19 +335,27 @@ def default_weights():
 # Helpers shared by the builders
 # ----------------------------------------------------------------------------
 
-def split_weights(weights, weights_backbone, enum):
+def split_weights(weights, weights_backbone, architecture):
     """
     Sort ``weights``/``weights_backbone`` into (record or None, ImageNet name or None).
 
-    ``weights='IMAGENET'`` (or ``'IMAGENET1K_V1'``) is shorthand for
-    ``weights_backbone='IMAGENET1K_V1'``.
+    Names are looked up in the weights enum registered for ``architecture``;
+    a member of any `WeightsEnum` is accepted when it was made for
+    ``architecture``. ``weights='IMAGENET'`` (or ``'IMAGENET1K_V1'``) is
+    shorthand for ``weights_backbone='IMAGENET1K_V1'``.
     """
     if isinstance(weights, str) and weights.upper() in ('IMAGENET', 'IMAGENET1K_V1'):
         if weights_backbone is not None:
             msg = 'give ImageNet weights either as weights= or as weights_backbone=, not both'
             raise ValueError(msg)
         weights, weights_backbone = None, 'IMAGENET1K_V1'
-    weights = enum.verify(weights)
+    if isinstance(weights, WeightsEnum):
+        if weights.meta['architecture'] != architecture:
+            msg = (f'weights={weights!r} are for {weights.meta["architecture"]!r}, '
+                   f'not {architecture!r}')
+            raise ValueError(msg)
+    else:
+        weights = _WEIGHT_ENUMS[architecture].verify(weights)
     if weights is not None and weights_backbone is not None:
         msg = ('weights and weights_backbone exclude each other: trained weights '
                'replace the whole network')

@@ -132,8 +132,14 @@ def _fetch(source, progress):
     source = os.fspath(source)
     scheme = urlparse(source).scheme
     if scheme in ('http', 'https', 'ftp', 'file'):
+        from urllib.error import URLError
+
         from astropy.utils.data import download_file
-        return download_file(source, cache=True, show_progress=progress)
+        try:
+            return download_file(source, cache=True, show_progress=progress)
+        except (URLError, OSError) as exc:
+            msg = f'cannot download checkpoint {source!r}: {exc}'
+            raise ConnectionError(msg) from exc
     if not os.path.exists(source):
         msg = f'checkpoint {source!r} does not exist'
         raise FileNotFoundError(msg)

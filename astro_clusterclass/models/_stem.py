@@ -34,7 +34,9 @@ def _repeat_rescale(weight, in_chans):
         msg = f'weight must have 3 input channels (an RGB stem), got shape {tuple(weight.shape)}'
         raise ValueError(msg)
     repeat = int(math.ceil(in_chans / 3))
-    adapted = weight.float().repeat(1, repeat, 1, 1)[:, :in_chans, :, :]
+    # Low-precision weights are adapted in float32, as timm does.
+    work = weight if weight.dtype in (torch.float32, torch.float64) else weight.float()
+    adapted = work.repeat(1, repeat, 1, 1)[:, :in_chans, :, :]
     return adapted * (3.0 / float(in_chans))
 
 

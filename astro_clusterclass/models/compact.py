@@ -97,7 +97,7 @@ def compactnet(*, weights=None, weights_backbone=None, progress=True, num_classe
     >>> model(torch.zeros(3, 5, 64, 64)).shape
     torch.Size([3, 4])
     """
-    weights, weights_backbone = split_weights(weights, weights_backbone, CompactNet_Weights)
+    weights, weights_backbone = split_weights(weights, weights_backbone, 'compactnet')
     if weights_backbone is not None:
         msg = 'weights_backbone: compactnet has no ImageNet weights; use weights=None'
         raise ValueError(msg)

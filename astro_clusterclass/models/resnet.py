@@ -52,7 +52,7 @@ def resnet18(*, weights=None, weights_backbone=None, progress=True, num_classes=
     model : `torchvision.models.ResNet`
         With ``model.meta``; the stem is ``conv1``.
     """
-    weights, weights_backbone = split_weights(weights, weights_backbone, ResNet18_Weights)
+    weights, weights_backbone = split_weights(weights, weights_backbone, 'resnet18')
     categories, cutout_size, normalization = settings_from(
         weights, num_classes=num_classes, cutout_size=cutout_size, normalization=normalization)
 

@@ -49,7 +49,7 @@ def vgg19_bn(*, weights=None, weights_backbone=None, progress=True, num_classes=
     model : `torchvision.models.VGG`
         With ``model.meta``.
     """
-    weights, weights_backbone = split_weights(weights, weights_backbone, VGG19_BN_Weights)
+    weights, weights_backbone = split_weights(weights, weights_backbone, 'vgg19_bn')
     categories, cutout_size, normalization = settings_from(
         weights, num_classes=num_classes, cutout_size=cutout_size, normalization=normalization)
 

@@ -1,0 +1,78 @@
+"""``clusterclass classify``: classify every candidate of a catalogue."""
+
+import json
+import os
+
+import numpy as np
+
+from ..classify import classify_table
+from ..images import load_images
+from ._common import add_catalog_arguments, read_catalog
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        'classify', help='classify candidates with a model or an ensemble',
+        description='Classify every candidate of CATALOG with one model or an ensemble '
+                    '(classes 1-4) and write the catalogue back with per-model classes, '
+                    'the ensemble mode/mean/median/std/quality and mean probabilities. '
+                    'Every row is kept; rows that cannot be classified (edge, NaN, '
+                    'missing band) are flagged and masked.')
+    add_catalog_arguments(parser)
+    parser.add_argument('images', metavar='IMAGE', nargs=5,
+                        help='five band images (FITS); bands are read from the headers')
+    parser.add_argument('--bands', nargs=5, default=None, metavar='BAND',
+                        help='bands of the five images, if the headers do not say')
+    parser.add_argument('-o', '--output', required=True,
+                        help='output table (.fits, .ecsv, ...; format from the extension)')
+    parser.add_argument('-m', '--models', nargs='+', default=None, metavar='MODEL',
+                        help='checkpoint files, URLs or registered weights names '
+                             '(default: the installed default model)')
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--chunk-size', type=int, default=1024,
+                        help='candidates whose stamps are held in memory at once')
+    parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
+    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'))
+    parser.add_argument('--probabilities', action='store_true',
+                        help="add each model's class probabilities")
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--overwrite', action='store_true')
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    if os.path.exists(args.output) and not args.overwrite:
+        msg = f'{args.output!r} exists; pass --overwrite to replace it'
+        raise FileExistsError(msg)
+    tbl = read_catalog(args.catalog, format=args.format, class_column=args.class_column)
+    with load_images(args.images, bands=args.bands) as images:
+        out = classify_table(tbl, images, models=args.models, batch_size=args.batch_size,
+                             chunk_size=args.chunk_size, device=args.device,
+                             precision=args.precision, progress=not args.no_progress,
+                             return_probabilities=args.probabilities)
+    written = out
+    if args.output.lower().endswith(('.fits', '.fit', '.fits.gz', '.fts')):
+        written = out.copy(copy_data=False)
+        written.meta = _fits_meta(out.meta)
+    written.write(args.output, overwrite=args.overwrite)
+    n_done = out.meta['n_classified']
+    counts = {k: int(np.sum(out['class_mode'].filled(0) == k)) for k in (1, 2, 3, 4)}
+    print(f'classified {n_done} of {len(out)} candidates with {len(out.meta["models"])} '
+          f'model(s) ({out.meta["device"]}, {out.meta["precision"]}); class counts '
+          f'{counts}; wrote {args.output}')
+
+
+def _fits_meta(meta):
+    """
+    FITS-safe table metadata.
+
+    A FITS header holds only scalar keywords of up to 8 characters, so the
+    nested provenance would be dropped. Short scalar entries stay keywords;
+    the complete metadata goes, as JSON, into the (long-string) keyword
+    ``CCMETA``: ``json.loads(QTable.read(path).meta['CCMETA'])``.
+    """
+    plain = (str, int, float, bool)
+    out = {k: v for k, v in meta.items()
+           if isinstance(k, str) and len(k) <= 8 and k.isalnum() and isinstance(v, plain)}
+    out['CCMETA'] = json.dumps(meta, default=str, sort_keys=True)
+    return out
