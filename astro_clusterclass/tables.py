@@ -153,7 +153,7 @@ def provenance(function, arguments=None):
     for name in ('photutils', 'torch', 'torchvision'):
         module = __import__('sys').modules.get(name)
         if module is not None:
-            versions[name] = module.__version__
+            versions[name] = str(module.__version__)  # TorchVersion is not YAML-safe
     plain = (str, int, float, bool, type(None))
     args = {k: (v if isinstance(v, plain) else repr(v))
             for k, v in (arguments or {}).items()}

@@ -230,16 +230,16 @@ def ngc1566_science(data):
     section('5. NGC 1566 classes 1+2: mass function and age distribution')
     tbl = legus(data, 'ngc1566')
     limits = (10 ** 3.5, 10 ** 4.25, 10 ** 4.5)
-    print('mass function dN/dM ~ M^beta, 6 equal-number bins; lower mass limit at the '
-          'turnover of each age range: log M = 3.5, 4.25, 4.5 (also 4.0 for all)')
+    print('mass function dN/dM ~ M^beta, 6 equal-number bins, open last bin; lower mass '
+          'limit at the turnover (peak of dN/dlogM) of each age range: log M = 3.5, 4.25, 4.5')
     for column in ('class', 'class_human', 'class_ml'):
-        for mass_min in (limits, 1e4):
+        for mass_min in (limits,):
             mf = mass_function(tbl, class_column=column, mass_min=mass_min, n_bins=6)
             text = ', '.join(f"log age {r['log_age_min']:.0f}-{r['log_age_max']:.1f}: "
                              f"{r['beta']:.2f} +/- {r['beta_err']:.2f} (n={r['n']})"
+                             + (' [no fit: closed bins flatter than -1]' if r['note'] else '')
                              for r in mf)
-            lim = 'turnover' if mass_min is limits else 'log M>=4'
-            print(f'  {column:<12} [{lim:<9}] {text}')
+            print(f'  {column:<12} {text}')
     print(f'  paper Table 4, LEGUS C1+C2: {PAPER_BETA_LEGUS}; all 12: -1.86 +/- 0.04')
     print('\nage distribution dN/dtau ~ tau^gamma, log age 6-9, 6 equal-number bins')
     for column in ('class', 'class_human', 'class_ml'):
