@@ -352,7 +352,8 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
     >>> image = 5 + 1000 * np.exp(-((xx - 30) ** 2 + (yy - 32) ** 2) / 4.5) / (4.5 * np.pi)
     >>> bands = ['F275W', 'F336W', 'F438W', 'F555W', 'F814W']
     >>> phot = candidate_photometry(dict.fromkeys(bands, image),
-    ...                             QTable({'x': [30.0], 'y': [32.0]}), zeropoints={b: 25 for b in bands})
+    ...                             QTable({'x': [30.0], 'y': [32.0]}),
+    ...                             zeropoints=dict.fromkeys(bands, 25.0))
     >>> round(float(phot['bkg_F555W'][0]), 2)
     5.0
     >>> round(float(phot['mag_F555W'][0].value), 2)  # 25 - 2.5 log10(1000 (1 - exp(-16 / 4.5)))
@@ -402,7 +403,8 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
                 bad = aperture_photometry(mask.astype(np.float32),
                                           [ring, CircularAperture(positions, r=reach)],
                                           method='center')
-                hit = (np.asarray(bad['aperture_sum_0']) > 0) | (np.asarray(bad['aperture_sum_1']) > 0)
+                hit = ((np.asarray(bad['aperture_sum_0']) > 0)
+                       | (np.asarray(bad['aperture_sum_1']) > 0))
                 flags[rows[hit]] |= np.uint8(PhotFlag.NONFINITE)
         new[f'bkg_{band}'] = bkg
         areas = np.pi * np.asarray(band_radii) ** 2

@@ -38,7 +38,8 @@ def _catalogue(n=300, seed=0):
 
 
 def _track():
-    age = np.array([1.0, 10.0, 100.0, 1000.0, 10000.0]) * u.Myr
+    # Ages in yr, as the packaged track (astro_clusterclass.datasets) gives them.
+    age = np.array([1e6, 1e7, 1e8, 1e9, 1e10]) * u.yr
     return QTable({'age': age, 'ub': [-1.65, -1.2, -0.59, 0.1, 0.45] * u.mag,
                    'vi': [-0.33, 0.7, 0.46, 0.9, 1.3] * u.mag})
 

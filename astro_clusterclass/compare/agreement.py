@@ -24,7 +24,7 @@ Uncertainties:
 import numpy as np
 from astropy.table import QTable
 
-from ..classes import CLASSES, validate_classes
+from ..classes import CLASSES, merge_1_2, validate_classes
 from ..science import _values as _float_values
 from ..science import equal_number_bins
 from ..tables import check_table, provenance
@@ -176,8 +176,8 @@ def agreement_fractions(tbl, column_a, column_b, *, classes=CLASSES, merged=True
     rows.append(('mean', 0, 0, 0, np.nan, np.nan, mean, err))
     masks = [(False,) * 7] * len(classes) + [mask_mean]
     if merged and {1, 2} <= set(classes):
-        groups = [[1, 2]]
-        rows.append(('1+2', *_fractions(a, b, groups)[0]))
+        merged_a, merged_b = merge_1_2(a).filled(0), merge_1_2(b).filled(0)
+        rows.append(('1+2', *_fractions(merged_a, merged_b, [[1]])[0]))
         masks.append((False,) * 7)
     names = ('class', 'n_a', 'n_b', 'n_both', 'fraction_a', 'fraction_b', 'fraction',
              'fraction_err')

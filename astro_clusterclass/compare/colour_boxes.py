@@ -23,7 +23,7 @@ from astropy import units as u
 from astropy.table import MaskedColumn, QTable, Table
 from astropy.utils.masked import Masked
 
-from ..classes import CLASSES, validate_classes
+from ..classes import CLASSES, is_cluster, validate_classes
 from ..science import _distance_modulus
 from ..science import _values as _float_values
 from ..tables import check_table, provenance
@@ -286,7 +286,7 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
         no_colour = bright & ~(np.isfinite(ub) & np.isfinite(vi))
         cells = {}
         for label in classes:
-            members = np.isin(labels, (1, 2)) if label == '1+2' else labels == int(label)
+            members = is_cluster(labels) if label == '1+2' else labels == int(label)
             for number in boxes:
                 cells[label, number] = int(np.sum(bright & members & (box == number)))
         counts[name] = cells
