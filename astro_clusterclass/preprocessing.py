@@ -96,7 +96,8 @@ class StampNormalization:
     def __init__(self, method='asinh', *, softening=3.0, clip=10.0, mean=None,
                  std=None):
         if method not in METHODS:
-            msg = f'method={method!r} is not a normalisation method; expected one of {list(METHODS)}'
+            msg = (f'method={method!r} is not a normalisation method; expected one of '
+                   f'{list(METHODS)}')
             raise ValueError(msg)
         self.method = method
         self.params = {}

@@ -228,3 +228,35 @@ def test_auto_precision_follows_hardware():
     native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert resolve_precision('auto', cpu)[0] == ('bf16' if native else 'fp32')
     assert resolve_precision('fp32', cpu) == ('fp32', torch.float32)
+
+
+def test_file_images_pages_released_and_files_closed(small_field_files, models, monkeypatch):
+    import astro_clusterclass.classify as module
+    tbl = QTable({'x': [60.0, 150.3, 100.0], 'y': [50.0, 120.7, 80.0]})
+    keep = classify_table(tbl, small_field_files, models=models[:1], progress=False)
+    released = []
+    original = module._release_pages
+    monkeypatch.setattr(module, '_RELEASE_ABOVE', 0)
+    monkeypatch.setattr(module, '_release_pages',
+                        lambda maps: (released.append(len(maps)), original(maps)))
+    opened = []
+    real_load = module.load_images
+
+    def spy(*args, **kwargs):
+        opened.append(real_load(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(module, 'load_images', spy)
+    out = classify_table(tbl, small_field_files, models=models[:1], progress=False,
+                         chunk_size=1)
+    assert released == [5, 5, 5]          # the five band maps, after each chunk
+    np.testing.assert_array_equal(out['class_mode'], keep['class_mode'])
+    np.testing.assert_allclose(out['prob_2'], keep['prob_2'], atol=1e-6)
+    assert opened[0]._keep_open == ()     # the files opened here were closed
+    # A BandImages given by the caller is neither released nor closed.
+    images = real_load(small_field_files)
+    released.clear()
+    classify_table(tbl, images, models=models[:1], progress=False)
+    assert set(released) <= {0}
+    assert len(images._keep_open) == 5
+    images.close()

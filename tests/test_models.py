@@ -26,7 +26,8 @@ def test_list_models():
 
 
 def test_unknown_model_lists_registered():
-    with pytest.raises(ValueError, match=r"unknown model 'resnet50'.*compactnet.*resnet18.*vgg19_bn"):
+    with pytest.raises(ValueError,
+                       match=r"unknown model 'resnet50'.*compactnet.*resnet18.*vgg19_bn"):
         get_model('resnet50')
 
 
