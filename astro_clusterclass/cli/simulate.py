@@ -1,0 +1,49 @@
+"""``clusterclass simulate``: write a simulated five-band field with its truth."""
+
+import astropy.units as u
+
+from ..datasets import make_cluster_field
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        'simulate', help='simulate a five-band HST field of cluster candidates',
+        description='Write five FITS images (F275W, F336W, F438W, F555W, F814W; e-/s, '
+                    '0.04"/px, real WCS and photometric keywords), the truth table and '
+                    'the candidate catalogue (ECSV) of a simulated field with known '
+                    'classes.')
+    parser.add_argument('-o', '--output', required=True, metavar='DIR',
+                        help='output folder (created if needed)')
+    parser.add_argument('--shape', type=int, nargs=2, default=(4000, 4000),
+                        metavar=('NY', 'NX'), help='image shape in pixels (default 4000 4000)')
+    parser.add_argument('--n-candidates', type=int, default=None, metavar='N',
+                        help='number of candidates (default: 5000 per 4000 x 4000 px)')
+    parser.add_argument('--distance', type=float, default=10.0, metavar='MPC',
+                        help='distance of the host galaxy in Mpc (default 10)')
+    parser.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
+    parser.add_argument('--class-fractions', type=float, nargs=4, default=None,
+                        metavar=('F1', 'F2', 'F3', 'F4'),
+                        help='relative numbers of classes 1-4 (default: the human '
+                             'classes of Whitmore et al. 2021, Table 3)')
+    parser.add_argument('--crowding', type=float, default=1.0,
+                        help='scale of the number of faint field stars (default 1)')
+    parser.add_argument('--no-noise', action='store_true', help='noiseless images')
+    parser.add_argument('--prefix', default='field', help="file-name prefix (default 'field')")
+    parser.add_argument('--overwrite', action='store_true')
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    fractions = None
+    if args.class_fractions is not None:
+        fractions = dict(zip((1, 2, 3, 4), args.class_fractions))
+    field = make_cluster_field(tuple(args.shape), args.n_candidates,
+                               distance=args.distance * u.Mpc, seed=args.seed,
+                               class_fractions=fractions, crowding=args.crowding,
+                               noise=not args.no_noise)
+    paths = field.write(args.output, prefix=args.prefix, overwrite=args.overwrite)
+    ny, nx = field.images.shape
+    print(f'simulated {nx}x{ny} px, {len(field.truth)} candidates at '
+          f'{args.distance:g} Mpc (seed {args.seed}) in {field.meta["elapsed_s"]:.1f} s')
+    for key, path in paths.items():
+        print(f'  {key}: {path}')

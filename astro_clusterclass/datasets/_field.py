@@ -1,0 +1,688 @@
+"""
+`make_cluster_field`: a simulated five-band HST field with ground truth.
+"""
+
+import os
+import time
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import QTable
+from astropy.wcs import WCS
+from astropy.coordinates import SkyCoord
+from scipy.spatial import cKDTree
+
+from .._version import __version__
+from ..bands import BANDS, normalize_band
+from ..images import load_images
+from ..tables import provenance
+from ._background import (SATURATION_ELECTRONS, SKY_RATE, GalaxyModel, add_noise,
+                          pixel_noise)
+from ._photometry import default_photometry, distance_modulus
+from ._population import Builder, allocate_labels
+from ._render import Scene
+
+__all__ = ['SimulatedField', 'make_cluster_field', 'DEFAULT_CENTER', 'CANDIDATE_DENSITY',
+           'FIELD_STAR_DENSITY']
+
+#: Default sky position of the image centre: NGC 3351, whose PHANGS-HST
+#: zeropoints and exposure times the simulation uses.
+DEFAULT_CENTER = SkyCoord(160.99064, 11.70367, unit='deg', frame='icrs')
+
+#: Candidates per pixel when ``n_candidates`` is not given (5000 in 4000 x 4000).
+CANDIDATE_DENSITY = 5000 / 4000 ** 2
+
+#: Faint field stars (not candidates) per pixel at ``crowding=1``.
+FIELD_STAR_DENSITY = 1.25e-3
+
+#: Labels placed like young objects (fraction drawn from the spiral arms);
+#: the rest follow the disc light, and 4.4, 4.7 and 4.12 are uniform.
+_YOUNG_FRACTION = {'1': 0.4, '2': 0.7, '3': 0.9, '4.1': 0.8, '4.2': 0.9, '4.3': 0.9,
+                   '4.8': 0.9, '4.10': 0.7, '4.11': 0.5}
+_UNIFORM = ('4.4', '4.7', '4.12')
+_DEPENDENT = ('4.5', '4.9', '4.6')
+_MARGIN = 12
+
+
+class SimulatedField:
+    """
+    A simulated five-band field: images, truth and candidate catalogue.
+
+    Made by `make_cluster_field`.
+
+    Attributes
+    ----------
+    hdus : list of `~astropy.io.fits.ImageHDU`
+        One float32 image per band (e-/s, sky-subtracted) in
+        :data:`~astro_clusterclass.bands.BANDS` order, with a celestial WCS
+        and the photometric keywords of an HST drizzled product (FILTER,
+        PHOTFLAM, PHOTPLAM, PHOTZPT, ZP_VEGA, EXPTIME, BUNIT, ...).
+    images : `~astro_clusterclass.BandImages`
+        The same images as returned by `~astro_clusterclass.load_images`.
+    truth : `~astropy.table.QTable`
+        One row per candidate with what it really is (see `make_cluster_field`).
+    candidates : `~astropy.table.QTable`
+        The candidate catalogue a detection step would return.
+    field_stars : `~astropy.table.QTable`
+        Faint stars added for crowding (not candidates): ``x``, ``y``, magnitudes.
+    wcs : `~astropy.wcs.WCS`
+    distance : `~astropy.units.Quantity`
+    meta : dict
+        Parameters and provenance.
+    """
+
+    def __init__(self, hdus, truth, candidates, field_stars, wcs, distance, meta):
+        self.hdus = hdus
+        self.images = load_images(hdus)
+        self.truth = truth
+        self.candidates = candidates
+        self.field_stars = field_stars
+        self.wcs = wcs
+        self.distance = distance
+        self.meta = meta
+
+    def __repr__(self):
+        ny, nx = self.images.shape
+        return (f'<SimulatedField {nx}x{ny} px, {len(self.truth)} candidates, '
+                f'distance {self.distance:.3g}, seed {self.meta["arguments"]["seed"]}>')
+
+    def write(self, directory, *, prefix='field', overwrite=False):
+        """
+        Write one FITS file per band and the truth and candidate tables (ECSV).
+
+        Parameters
+        ----------
+        directory : str or path-like
+            Output folder (created if needed).
+        prefix : str, optional
+            File-name prefix: ``<prefix>_f275w.fits`` …, ``<prefix>_truth.ecsv``,
+            ``<prefix>_candidates.ecsv``.
+        overwrite : bool, optional
+            Replace existing files.
+
+        Returns
+        -------
+        paths : dict
+            ``band → path`` for the images plus ``'truth'`` and ``'candidates'``.
+
+        Raises
+        ------
+        FileExistsError
+            If a file exists and ``overwrite`` is False (nothing is written).
+        """
+        directory = os.fspath(directory)
+        os.makedirs(directory, exist_ok=True)
+        paths = {band: os.path.join(directory, f'{prefix}_{band.lower()}.fits')
+                 for band in BANDS}
+        paths['truth'] = os.path.join(directory, f'{prefix}_truth.ecsv')
+        paths['candidates'] = os.path.join(directory, f'{prefix}_candidates.ecsv')
+        if not overwrite:
+            for path in paths.values():
+                if os.path.exists(path):
+                    msg = f'{path} exists; pass overwrite=True to replace it'
+                    raise FileExistsError(msg)
+        for band, hdu in zip(BANDS, self.hdus):
+            primary = fits.PrimaryHDU()
+            for key in ('TELESCOP', 'INSTRUME', 'DETECTOR', 'FILTER', 'EXPTIME', 'ORIGIN'):
+                primary.header[key] = (hdu.header[key], hdu.header.comments[key])
+            fits.HDUList([primary, hdu]).writeto(paths[band], overwrite=overwrite)
+        self.truth.write(paths['truth'], format='ascii.ecsv', overwrite=overwrite)
+        self.candidates.write(paths['candidates'], format='ascii.ecsv', overwrite=overwrite)
+        return paths
+
+
+def _check_shape(shape):
+    try:
+        ny, nx = (int(v) for v in shape)
+        ok = (ny, nx) == tuple(shape)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or ny < 64 or nx < 64:
+        msg = f'shape must be two integers (ny, nx), each at least 64, got {shape!r}'
+        raise ValueError(msg)
+    return ny, nx
+
+
+def _check_count(value, parameter):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        msg = f'{parameter} must be a non-negative integer, got {value!r}'
+        raise ValueError(msg)
+    return int(value)
+
+
+def _check_distance(distance):
+    if not isinstance(distance, u.Quantity):
+        msg = (f'distance must be a Quantity with length units (e.g. 10 * u.Mpc), '
+               f'got {distance!r} without units')
+        raise TypeError(msg)
+    if distance.unit.physical_type != 'length' or not distance.isscalar:
+        msg = f'distance must be a scalar length (e.g. 10 * u.Mpc), got {distance!r}'
+        raise ValueError(msg)
+    if not np.isfinite(distance.value) or distance.to_value(u.Mpc) <= 0.01:
+        msg = f'distance must be finite and beyond 10 kpc, got {distance!r}'
+        raise ValueError(msg)
+    return distance.to(u.Mpc)
+
+
+def _band_mapping(values, parameter, unit):
+    out = {}
+    for key, value in (values or {}).items():
+        band = normalize_band(key, parameter=parameter)
+        if isinstance(value, u.Quantity):
+            value = value.to_value(unit)
+        value = float(value)
+        if not np.isfinite(value) or value <= 0:
+            msg = f'{parameter}[{key!r}] must be positive, got {value!r}'
+            raise ValueError(msg)
+        out[band] = value
+    return out
+
+
+def _make_wcs(shape, center, pixel_scale):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ['RA---TAN', 'DEC--TAN']
+    wcs.wcs.crval = [center.icrs.ra.deg, center.icrs.dec.deg]
+    wcs.wcs.crpix = [(shape[1] + 1) / 2, (shape[0] + 1) / 2]
+    scale = pixel_scale.to_value(u.deg)
+    wcs.wcs.cd = [[-scale, 0.0], [0.0, scale]]
+    wcs.wcs.radesys = 'ICRS'
+    wcs.wcs.equinox = 2000.0
+    return wcs
+
+
+class _Placer:
+    """Greedy placement with a minimum separation (grid hashing)."""
+
+    def __init__(self, min_sep):
+        self.min_sep = float(min_sep)
+        self.cell = max(self.min_sep, 1.0)
+        self.grid = {}
+
+    def fits(self, x, y):
+        if self.min_sep <= 0:
+            return True
+        cx, cy = int(x // self.cell), int(y // self.cell)
+        for i in (cx - 1, cx, cx + 1):
+            for j in (cy - 1, cy, cy + 1):
+                for px, py in self.grid.get((i, j), ()):
+                    if (px - x) ** 2 + (py - y) ** 2 < self.min_sep ** 2:
+                        return False
+        return True
+
+    def add(self, x, y):
+        self.grid.setdefault((int(x // self.cell), int(y // self.cell)), []).append((x, y))
+
+
+def _edge_positions(m, shape, rng):
+    ny, nx = shape
+    side = rng.integers(4, size=m)
+    depth = rng.uniform(0.0, 3.0, m)
+    along_x = rng.uniform(_MARGIN, nx - 1 - _MARGIN, m)
+    along_y = rng.uniform(_MARGIN, ny - 1 - _MARGIN, m)
+    x = np.select([side == 0, side == 1], [depth, nx - 1 - depth], along_x)
+    y = np.select([side == 2, side == 3], [depth, ny - 1 - depth], along_y)
+    return x, y
+
+
+def _place_independent(labels, shape, galaxy, rng, min_sep):
+    ny, nx = shape
+    placer = _Placer(min_sep)
+    x = np.full(len(labels), np.nan)
+    y = np.full(len(labels), np.nan)
+    if '4.6' in labels:
+        i = labels.index('4.6')
+        x[i], y[i] = galaxy.centre
+        placer.add(*galaxy.centre)
+    for label in dict.fromkeys(labels):
+        if label == '4.6':
+            continue
+        todo = [i for i, lab in enumerate(labels) if lab == label]
+        tries = 0
+        while todo:
+            m = 2 * len(todo) + 16
+            if label == '4.11':
+                px, py = _edge_positions(m, shape, rng)
+            elif label in _UNIFORM:
+                px = rng.uniform(_MARGIN, nx - 1 - _MARGIN, m)
+                py = rng.uniform(_MARGIN, ny - 1 - _MARGIN, m)
+            else:
+                px, py = galaxy.sample(m, rng, young_fraction=_YOUNG_FRACTION[label],
+                                       margin=_MARGIN)
+            for cx, cy in zip(px, py):
+                if todo and placer.fits(cx, cy):
+                    placer.add(cx, cy)
+                    i = todo.pop()
+                    x[i], y[i] = cx, cy
+            tries += m
+            if tries > 200 * len(labels) + 10000:
+                msg = (f'shape {shape} is too small to place {len(labels)} candidates '
+                       f'{min_sep} px apart (min_separation); use a larger shape, fewer '
+                       f'candidates or a smaller min_separation')
+                raise ValueError(msg)
+    return x, y
+
+
+def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u.Mpc, seed=0,
+                       class_fractions=None, subclass_fractions=None, v_limit=24.0,
+                       n_field_stars=None, crowding=1.0, min_separation=12.0,
+                       position_error=0.15, galaxy=True, noise=True, exptime=None,
+                       center=None, pixel_scale=0.04 * u.arcsec):
+    """
+    Simulate a five-band HST field of cluster candidates with known classes.
+
+    The field imitates a PHANGS-HST/LEGUS WFC3/UVIS mosaic of a nearby
+    spiral (F275W, F336W, F438W, F555W, F814W; 0.04"/px; zeropoints and
+    exposure times of NGC 3351): a host disc with spiral arms and clumps,
+    sky, read and photon noise, faint field stars, and ``n_candidates``
+    candidates whose morphology follows the class definitions of Whitmore
+    et al. (2021, §3.2, Table 3):
+
+    * class 1 — one round, smooth EFF profile broader than the PSF;
+    * class 2 — a single peak made asymmetric by elongation, lopsided light
+      or 1-2 bright stars off-centre;
+    * class 3 — 4-9 resolved stars within 4.5 px plus diffuse light;
+    * class 4 — 4.1 single star, 4.2 pair, 4.3 triplet, 4.4 saturated
+      foreground star with spikes and bleeding, 4.5 detection on a
+      diffraction spike, 4.6 galaxy nucleus, 4.7 background galaxy, 4.8 fluff
+      (no peak), 4.9 redundant detection 2.5-5 px from a bright cluster,
+      4.10 too faint to tell, 4.11 at the image edge, 4.12 bad pixel.
+
+    Cluster ages and masses are drawn from simple distributions and turned
+    into magnitudes with the BC03 solar track, an approximate V-band
+    mass-to-light ratio and Fitzpatrick (1999) reddening (see
+    ``docs/simulations.rst`` for every ingredient and its source).
+    Rendering is vectorised (postage stamps in batches); a 4000 x 4000
+    field with 5000 candidates takes of the order of ten seconds.
+
+    Parameters
+    ----------
+    shape : tuple of int, optional
+        Image shape ``(ny, nx)``, each at least 64.
+    n_candidates : int, optional
+        Number of candidates (rows of ``truth`` and ``candidates``).
+        Default: 5000 per 4000 x 4000 pixels (:data:`CANDIDATE_DENSITY`).
+    distance : `~astropy.units.Quantity`, optional
+        Distance of the host galaxy (sets the distance modulus, the physical
+        pixel size and so the apparent sizes of clusters).
+    seed : int, optional
+        Seed of all random draws; the same seed gives identical arrays.
+    class_fractions : dict, optional
+        Relative numbers of classes 1-4, e.g. ``{1: 1, 2: 1, 3: 1, 4: 1}`` for
+        a balanced set. Default
+        :data:`~astro_clusterclass.datasets.DEFAULT_CLASS_FRACTIONS` (the
+        human classes of Whitmore et al. 2021, Table 3: 23, 18, 13, 45 %).
+        Counts follow the fractions exactly (largest remainder).
+    subclass_fractions : dict, optional
+        Relative numbers of the class-4 subclasses (``'4.1'`` … ``'4.12'``).
+        Default :data:`~astro_clusterclass.datasets.DEFAULT_SUBCLASS_FRACTIONS`
+        (Table 3: mostly pairs, stars, triplets and redundant detections).
+        At most one galaxy nucleus is made.
+    v_limit : float, optional
+        Faintest F555W Vega magnitude of a candidate (4.10 and 4.8 are
+        fainter by construction).
+    n_field_stars : int, optional
+        Faint stars that are not candidates. Default
+        ``crowding * FIELD_STAR_DENSITY * ny * nx``.
+    crowding : float, optional
+        Scales the default number of field stars.
+    min_separation : float, optional
+        Smallest distance (px) between independent candidates (redundant
+        detections and spike detections are placed next to their parent).
+    position_error : float, optional
+        Centroid error (px, per axis) of bright candidates; it grows as the
+        inverse signal-to-noise ratio for faint ones.
+    galaxy : bool, optional
+        Include the host-galaxy light.
+    noise : bool, optional
+        Include sky, photon and read noise (False gives noiseless images).
+    exptime : dict, optional
+        Exposure times per band (s or Quantity) replacing the NGC 3351 ones.
+    center : `~astropy.coordinates.SkyCoord`, optional
+        Sky position of the image centre (default :data:`DEFAULT_CENTER`).
+    pixel_scale : `~astropy.units.Quantity`, optional
+        Pixel size (default 0.04 arcsec).
+
+    Returns
+    -------
+    field : `SimulatedField`
+        ``field.truth`` columns: ``id``, ``x``, ``y`` (0-based pixels),
+        ``coord`` (SkyCoord), ``class`` (1-4), ``subclass`` (``''`` for
+        classes 1-3, ``'4.1'`` … ``'4.12'``), ``mag_F275W`` … ``mag_F814W``
+        (total apparent Vega magnitudes; NaN for 4.5, 4.9 and 4.12, which
+        have no light of their own), ``abs_mag_F555W``, ``age`` (yr),
+        ``mass`` (solMass; clusters and associations only), ``ebv`` (mag),
+        ``r_eff`` (pc) and ``r_eff_pix`` (half-light radius; 0 for stars),
+        ``axis_ratio``, ``n_stars`` (resolved stars in the object),
+        ``parent_id`` (the bright source a 4.5/4.9 detection belongs to, or
+        0) and ``description`` (what makes it that class).
+        ``field.candidates`` columns: ``id``, ``x``, ``y`` (with centroid
+        errors), ``coord``, ``truth_id``; sorted by ``y`` as a source finder
+        returns them.
+
+    Raises
+    ------
+    TypeError
+        If ``distance`` has no units.
+    ValueError
+        For negative counts, a shape that is too small (under 64 px, or too
+        small to hold the candidates ``min_separation`` apart), unknown
+        classes or bands, or non-positive exposure times; messages name the
+        parameter.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> field = make_cluster_field((256, 256), 20, distance=10 * u.Mpc, seed=1)
+    >>> field
+    <SimulatedField 256x256 px, 20 candidates, distance 10 Mpc, seed 1>
+    >>> field.images
+    <BandImages 256x256 px, bands: F275W, F336W, F438W, F555W, F814W, wcs: yes>
+    >>> sorted(set(field.truth['class']))
+    [1, 2, 3, 4]
+    """
+    started = time.perf_counter()
+    arguments = dict(shape=tuple(shape) if np.ndim(shape) else shape,
+                     n_candidates=n_candidates, distance=distance, seed=seed,
+                     class_fractions=class_fractions, subclass_fractions=subclass_fractions,
+                     v_limit=v_limit, n_field_stars=n_field_stars, crowding=crowding,
+                     min_separation=min_separation, position_error=position_error,
+                     galaxy=galaxy, noise=noise, exptime=exptime, center=center,
+                     pixel_scale=pixel_scale)
+    ny, nx = _check_shape(shape)
+    if n_candidates is None:
+        n_candidates = int(round(CANDIDATE_DENSITY * ny * nx))
+    n_candidates = _check_count(n_candidates, 'n_candidates')
+    distance = _check_distance(distance)
+    if not np.isfinite(crowding) or crowding < 0:
+        msg = f'crowding must be a non-negative number, got {crowding!r}'
+        raise ValueError(msg)
+    if n_field_stars is None:
+        n_field_stars = int(round(crowding * FIELD_STAR_DENSITY * ny * nx))
+    n_field_stars = _check_count(n_field_stars, 'n_field_stars')
+    if not np.isfinite(min_separation) or min_separation < 0:
+        msg = f'min_separation must be a non-negative number of pixels, got {min_separation!r}'
+        raise ValueError(msg)
+    if not np.isfinite(position_error) or position_error < 0:
+        msg = f'position_error must be a non-negative number of pixels, got {position_error!r}'
+        raise ValueError(msg)
+    if not isinstance(pixel_scale, u.Quantity) or pixel_scale.unit.physical_type != 'angle':
+        msg = f'pixel_scale must be an angle (e.g. 0.04 * u.arcsec), got {pixel_scale!r}'
+        raise TypeError(msg)
+    center = DEFAULT_CENTER if center is None else center
+    if not isinstance(center, SkyCoord) or not center.isscalar:
+        msg = f'center must be a scalar SkyCoord, got {center!r}'
+        raise TypeError(msg)
+    exptimes = _band_mapping(exptime, 'exptime', u.s)
+    counts = allocate_labels(n_candidates, class_fractions, subclass_fractions)
+
+    # Capacity: independent candidates need about min_separation^2 each
+    # (random sequential packing fills about half of the area).
+    n_independent = n_candidates - counts['4.9'] - counts['4.5']
+    usable = (ny - 2 * _MARGIN) * (nx - 2 * _MARGIN)
+    if min_separation > 0 and n_independent * (np.pi / 4) * min_separation ** 2 > 0.45 * usable:
+        most = int(0.45 * usable / ((np.pi / 4) * min_separation ** 2))
+        msg = (f'shape {(ny, nx)} is too small for n_candidates={n_candidates} at '
+               f'min_separation={min_separation} px: about {most} fit; use a larger shape, '
+               f'fewer candidates or a smaller min_separation')
+        raise ValueError(msg)
+
+    phot = default_photometry()
+    for band, value in exptimes.items():
+        phot['exptime'][BANDS.index(band)] = value * u.s
+    zp = phot['zp_vega'].to_value(u.mag)
+    t_exp = phot['exptime'].to_value(u.s)
+    nexp = np.asarray(phot['nexp'], dtype=int)
+    sky = np.array([SKY_RATE[b] for b in BANDS])
+    pix_noise = pixel_noise(t_exp, nexp, sky)
+    saturation = SATURATION_ELECTRONS * nexp / t_exp
+    dmod = distance_modulus(distance)
+    pc_per_pixel = distance.to_value(u.pc) * pixel_scale.to_value(u.rad)
+
+    seeds = np.random.SeedSequence(seed).spawn(6)
+    rng_gal, rng_pos, rng_pop, rng_stars, rng_noise, rng_cand = (
+        np.random.default_rng(s) for s in seeds)
+
+    host = GalaxyModel((ny, nx), pc_per_pixel, rng_gal)
+    labels = [label for label, count in counts.items() if label not in ('4.5', '4.9')
+              for _ in range(count)]
+    labels = [labels[i] for i in rng_pos.permutation(len(labels))]
+    if '4.6' in labels:
+        cx, cy = host.centre
+        if not (_MARGIN <= cx <= nx - 1 - _MARGIN and _MARGIN <= cy <= ny - 1 - _MARGIN):
+            labels[labels.index('4.6')] = '4.1'  # pragma: no cover - centre is inside
+    xs, ys = _place_independent(labels, (ny, nx), host, rng_pos, min_separation)
+
+    scene = Scene((ny, nx))
+    builder = Builder(rng_pop, dmod=dmod, pc_per_pixel=pc_per_pixel, zp=zp, noise=pix_noise,
+                      saturation=saturation, v_limit=v_limit, photometry=phot, scene=scene)
+    populations = {'c1': sum(lab in ('1', '4.10', '4.11') for lab in labels),
+                   'c2': labels.count('2'), 'c3': labels.count('3')}
+    drawn = {key: builder.draw_clusters(n, key) for key, n in populations.items()}
+    taken = dict.fromkeys(drawn, 0)
+
+    def next_cluster(key):
+        i = taken[key]
+        taken[key] += 1
+        return tuple(column[i] for column in drawn[key])
+
+    spike_angle = rng_pop.uniform(0, np.pi / 2)
+    bad_pixels = []
+    for label, x, y in zip(labels, xs, ys):
+        if label == '1':
+            builder.class1(x, y, next_cluster('c1'))
+        elif label == '2':
+            builder.class2(x, y, next_cluster('c2'))
+        elif label == '3':
+            builder.class3(x, y, next_cluster('c3'))
+        elif label in ('4.1', '4.2', '4.3'):
+            builder.stars(x, y, int(label[-1]), label)
+        elif label == '4.4':
+            builder.saturated_star(x, y, spike_angle)
+        elif label == '4.6':
+            builder.nucleus(x, y)
+        elif label == '4.7':
+            builder.galaxy(x, y)
+        elif label == '4.8':
+            builder.fluff(x, y)
+        elif label == '4.10':
+            builder.faint(x, y, next_cluster('c1'))
+        elif label == '4.11':
+            cluster = next_cluster('c1')
+            if rng_pop.random() < 0.5:
+                index = builder.class1(x, y, cluster)
+                what = 'cluster'
+            else:
+                index = builder.stars(x, y, 1, '4.11')
+                what = 'star'
+            edge = min(x, y, nx - 1 - x, ny - 1 - y)
+            builder.rows[index].update(label='4.11', description=(
+                f'edge: a {what} {edge:.1f} px from the image edge, partly outside the image'))
+        elif label == '4.12':
+            builder.bad_pixel(x, y, bad_pixels)
+
+    _add_dependents(builder, counts, (ny, nx), rng_pos, spike_angle)
+    _add_field_stars(builder, scene, n_field_stars, host, rng_stars, v_limit)
+
+    images = host.images(zp, photometry=phot) if galaxy else None
+    images = scene.render(images)
+    for b in range(len(BANDS)):
+        if noise:
+            images[b] = add_noise(images[b], rng_noise, exptime=t_exp[b], nexp=nexp[b],
+                                  sky_rate=sky[b])
+    for ix, iy, band, values in bad_pixels:
+        ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+        images[band][iy[ok], ix[ok]] += values[ok].astype(np.float32)
+
+    wcs = _make_wcs((ny, nx), center, pixel_scale)
+    hdus = _make_hdus(images, wcs, phot, pixel_scale, seed, distance)
+    meta = provenance('make_cluster_field', arguments)
+    meta['elapsed_s'] = round(time.perf_counter() - started, 3)
+    truth = _truth_table(builder, wcs, dmod, pc_per_pixel, rng_cand, meta)
+    candidates = _candidate_table(truth, wcs, rng_cand, position_error, zp, t_exp, nexp, sky,
+                                  meta)
+    field_stars = builder.field_stars
+    field_stars.meta.update(meta)
+    return SimulatedField(hdus, truth, candidates, field_stars, wcs, distance, meta)
+
+
+def _add_dependents(builder, counts, shape, rng, spike_angle):
+    ny, nx = shape
+    rows = builder.rows
+    flux_v = np.array([r['mags'][3] for r in rows])
+    clusters = [i for i, r in enumerate(rows) if r['label'] in ('1', '2', '3')]
+    if not clusters:
+        clusters = [i for i in range(len(rows)) if np.isfinite(flux_v[i])]
+    # Parents of redundant detections: the brightest third of the clusters.
+    parents = sorted(clusters, key=lambda i: flux_v[i])[:max(1, len(clusters) // 3)]
+    for _ in range(counts['4.9']):
+        if not parents:
+            msg = 'redundant detections (4.9) need at least one other candidate with light'
+            raise ValueError(msg)
+        p = parents[int(rng.integers(len(parents)))]
+        for _try in range(100):
+            r, phi = rng.uniform(2.5, 5.0), rng.uniform(0, 2 * np.pi)
+            x, y = rows[p]['x'] + r * np.cos(phi), rows[p]['y'] + r * np.sin(phi)
+            if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
+                break
+        builder.marker(x, y, '4.9', p, f'redundant: a second detection {r:.1f} px from a '
+                                       f'brighter candidate (within 5 px)')
+    saturated = [i for i, r in enumerate(rows) if r['label'] == '4.4']
+    for _ in range(counts['4.5']):
+        p = saturated[int(rng.integers(len(saturated)))]
+        for _try in range(100):
+            d = rng.uniform(8.0, 20.0)
+            a = spike_angle + rng.integers(4) * np.pi / 2
+            x, y = rows[p]['x'] + d * np.cos(a), rows[p]['y'] + d * np.sin(a)
+            if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
+                break
+        builder.marker(x, y, '4.5', p, f'diffraction spike: a detection on the spike of a '
+                                       f'saturated star, {d:.0f} px from it')
+
+
+def _add_field_stars(builder, scene, n, host, rng, v_limit):
+    tree = cKDTree(np.array([[r['x'], r['y']] for r in builder.rows]).reshape(-1, 2)) \
+        if builder.rows else None
+    xs, ys = [], []
+    need = n
+    for _ in range(50):
+        if need <= 0:
+            break
+        x, y = host.sample(2 * need + 16, rng, young_fraction=0.7, margin=0)
+        if tree is not None:
+            far = tree.query(np.stack([x, y], axis=1), k=1)[0] >= 6.0
+            x, y = x[far], y[far]
+        xs.append(x[:need])
+        ys.append(y[:need])
+        need -= len(xs[-1])
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    builder.rng, saved = rng, builder.rng
+    mags, ebv = builder.star_magnitudes(len(x), v_range=(v_limit - 1.5, v_limit + 2.0))
+    builder.rng = saved
+    if len(x):
+        scene.add_points(x, y, builder.rates(mags))
+    tbl = QTable()
+    tbl['x'] = x
+    tbl['y'] = y
+    for b, band in enumerate(BANDS):
+        tbl[f'mag_{band}'] = mags[:, b] * u.mag
+    tbl['ebv'] = ebv * u.mag
+    builder.field_stars = tbl
+
+
+def _make_hdus(images, wcs, phot, pixel_scale, seed, distance):
+    hdus = []
+    for b, band in enumerate(BANDS):
+        header = wcs.to_header()
+        header['TELESCOP'] = ('HST', 'simulated')
+        header['INSTRUME'] = ('WFC3', 'simulated')
+        header['DETECTOR'] = (str(phot['detector'][b]), 'simulated')
+        header['FILTER'] = (band, 'filter')
+        header['BUNIT'] = ('ELECTRONS/S', 'units of the pixel values')
+        header['EXPTIME'] = (float(phot['exptime'][b].to_value(u.s)), '[s] total exposure time')
+        header['NCOMBINE'] = (int(phot['nexp'][b]), 'number of exposures combined')
+        header['PHOTFLAM'] = (float(phot['photflam'][b].value),
+                              'inverse sensitivity, ergs/cm2/A/e-')
+        header['PHOTPLAM'] = (float(phot['photplam'][b].to_value(u.AA)),
+                              '[Angstrom] pivot wavelength')
+        header['PHOTZPT'] = (-21.1, 'ST magnitude zero point')
+        header['ZP_VEGA'] = (float(phot['zp_vega'][b].value), 'Vega mag of 1 e-/s')
+        header['D001SCAL'] = (float(pixel_scale.to_value(u.arcsec)), '[arcsec] pixel scale')
+        header['ORIGIN'] = (f'astro_clusterclass {__version__}', 'simulated image')
+        header['SIMULATE'] = (True, 'made by astro_clusterclass.datasets')
+        header['SIMSEED'] = (int(seed), 'random seed of the simulation')
+        header['SIMDIST'] = (float(distance.to_value(u.Mpc)), '[Mpc] simulated distance')
+        hdus.append(fits.ImageHDU(images[b], header=header, name='SCI'))
+    return hdus
+
+
+def _truth_table(builder, wcs, dmod, pc_per_pixel, rng, meta):
+    rows = builder.rows
+    n = len(rows)
+    order = rng.permutation(n)  # ids in random order, not grouped by class
+    new_id = np.empty(n, dtype=int)
+    new_id[order] = np.arange(1, n + 1)
+    rows = [rows[i] for i in order]
+    tbl = QTable()
+    tbl['id'] = np.arange(1, n + 1)
+    x = np.array([r['x'] for r in rows], dtype=float)
+    y = np.array([r['y'] for r in rows], dtype=float)
+    tbl['x'] = x
+    tbl['y'] = y
+    tbl['coord'] = wcs.pixel_to_world(x, y) if n else SkyCoord([], [], unit='deg')
+    labels = [r['label'] for r in rows]
+    tbl['class'] = np.array([int(lab.split('.')[0]) for lab in labels], dtype=int)
+    tbl['subclass'] = np.array([lab if lab.startswith('4.') else '' for lab in labels],
+                               dtype='U5')
+    mags = np.array([r['mags'] for r in rows], dtype=float).reshape(n, len(BANDS))
+    for b, band in enumerate(BANDS):
+        tbl[f'mag_{band}'] = mags[:, b] * u.mag
+    tbl['abs_mag_F555W'] = (mags[:, 3] - dmod) * u.mag
+    tbl['age'] = np.array([r['age'] for r in rows], dtype=float) * u.yr
+    tbl['mass'] = np.array([r['mass'] for r in rows], dtype=float) * u.solMass
+    tbl['ebv'] = np.array([r['ebv'] for r in rows], dtype=float) * u.mag
+    r_pix = np.array([r['r_eff_pix'] for r in rows], dtype=float)
+    tbl['r_eff'] = r_pix * pc_per_pixel * u.pc
+    tbl['r_eff_pix'] = r_pix
+    tbl['axis_ratio'] = np.array([r['axis_ratio'] for r in rows], dtype=float)
+    tbl['n_stars'] = np.array([r['n_stars'] for r in rows], dtype=int)
+    tbl['parent_id'] = np.array([new_id[r['parent']] if r['parent'] >= 0 else 0
+                                 for r in rows], dtype=int)
+    tbl['description'] = [r['description'] for r in rows]
+    tbl['x'].description = '0-based pixel x of the light-weighted centre'
+    tbl['y'].description = '0-based pixel y of the light-weighted centre'
+    tbl['r_eff'].description = 'half-light radius of the (untruncated) intrinsic profile'
+    tbl['parent_id'].description = 'id of the source a 4.5/4.9 detection belongs to (0: none)'
+    tbl.meta.update(meta)
+    tbl.meta['table'] = 'truth'
+    return tbl
+
+
+def _candidate_table(truth, wcs, rng, position_error, zp, t_exp, nexp, sky, meta):
+    n = len(truth)
+    rate = 10 ** (-0.4 * (truth['mag_F555W'].to_value(u.mag) - zp[3]))
+    rate = np.where(np.isfinite(rate), rate, 0.0)
+    electrons = rate * t_exp[3]
+    background = np.pi * 9 * (sky[3] * t_exp[3] + nexp[3] * 3.1 ** 2)
+    snr = electrons / np.sqrt(electrons + background)
+    # Centroid error: position_error for bright sources, growing as
+    # FWHM / (2.35 S/N) (about 1/SNR px) for faint ones.
+    sigma = np.where(snr > 0, np.hypot(position_error, 1.0 / np.maximum(snr, 1e-3)),
+                     position_error)
+    sigma = np.minimum(sigma, 1.0)
+    x = np.asarray(truth['x']) + rng.normal(0.0, 1.0, n) * sigma
+    y = np.asarray(truth['y']) + rng.normal(0.0, 1.0, n) * sigma
+    order = np.lexsort((x, y))
+    tbl = QTable()
+    tbl['id'] = np.arange(1, n + 1)
+    tbl['x'] = x[order]
+    tbl['y'] = y[order]
+    tbl['coord'] = wcs.pixel_to_world(tbl['x'], tbl['y']) if n else SkyCoord([], [], unit='deg')
+    tbl['truth_id'] = np.asarray(truth['id'])[order]
+    tbl['x'].description = '0-based detected pixel x (with centroid error)'
+    tbl['y'].description = '0-based detected pixel y (with centroid error)'
+    tbl.meta.update(meta)
+    tbl.meta['table'] = 'candidates'
+    return tbl

@@ -1,0 +1,574 @@
+"""
+What a simulated field contains: the class mix, the physical properties of
+every candidate and the components that make it look like its class.
+
+Each candidate is built by a recipe that follows the definitions of
+Whitmore et al. (2021, §3.2 and Table 3) — see `RECIPES` and
+``docs/simulations.rst`` for the parameters and their sources.
+"""
+
+import numpy as np
+from astropy import units as u
+
+from ..bands import BANDS
+from ..classes import SUBCLASSES
+from ._morphology import INNER_RADIUS, stamp_size_for
+from ._photometry import (absolute_magnitudes, apparent_magnitudes, colours_to_magnitudes,
+                          mag_to_rate, rate_to_mag, ssp_colours)
+from ._psf import OVERSAMPLING, PSF_RADIUS, _padded
+
+__all__ = ['LABELS', 'DEFAULT_CLASS_FRACTIONS', 'DEFAULT_SUBCLASS_FRACTIONS',
+           'allocate_labels', 'Builder']
+
+#: Every label the simulator makes: classes 1-3 and the class-4 subclasses.
+LABELS = ('1', '2', '3', *SUBCLASSES)
+
+#: Default class mix: the human PHANGS-HST classes of the five galaxies of
+#: Whitmore et al. (2021), Table 3 (1132, 900, 653 and 2229 objects).
+DEFAULT_CLASS_FRACTIONS = {1: 1132 / 4914, 2: 900 / 4914, 3: 653 / 4914, 4: 2229 / 4914}
+
+#: Default mix of class-4 subclasses, from the same table (summed over the
+#: five galaxies). At most one galaxy nucleus (4.6) is made per field.
+DEFAULT_SUBCLASS_FRACTIONS = {'4.1': 438, '4.2': 785, '4.3': 385, '4.4': 16, '4.5': 1,
+                              '4.6': 4, '4.7': 11, '4.8': 36, '4.9': 373, '4.10': 34,
+                              '4.11': 34, '4.12': 12}
+_total = sum(DEFAULT_SUBCLASS_FRACTIONS.values())
+DEFAULT_SUBCLASS_FRACTIONS = {k: v / _total for k, v in DEFAULT_SUBCLASS_FRACTIONS.items()}
+del _total
+
+#: Red-supergiant colours (Vega; approximate Johnson colours of K-M
+#: supergiants, used for the red single stars): U-B, B-V, V-I, NUV-U.
+RSG_COLOURS = {'ub': 1.3, 'bv': 1.6, 'vi': 1.9, 'nuvu': 1.6}
+
+
+def _normalise(fractions, allowed, parameter):
+    if not hasattr(fractions, 'items'):
+        msg = f'{parameter} must be a mapping label → fraction, got {type(fractions).__name__}'
+        raise TypeError(msg)
+    out = {}
+    for key, value in fractions.items():
+        label = str(key).strip()
+        if label.endswith('.0') and label[:-2] in allowed:
+            label = label[:-2]
+        if label not in allowed:
+            msg = f'{parameter} has an unknown class {key!r}; expected keys among {list(allowed)}'
+            raise ValueError(msg)
+        value = float(value)
+        if not np.isfinite(value) or value < 0:
+            msg = f'{parameter}[{key!r}] must be a non-negative number, got {value!r}'
+            raise ValueError(msg)
+        out[label] = value
+    total = sum(out.values())
+    if total <= 0:
+        msg = f'{parameter} must have at least one positive fraction'
+        raise ValueError(msg)
+    return {k: v / total for k, v in out.items()}
+
+
+def _largest_remainder(n, fractions):
+    labels = list(fractions)
+    exact = np.array([fractions[k] for k in labels]) * n
+    counts = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - counts), kind='stable')
+    counts[order[:n - counts.sum()]] += 1
+    return dict(zip(labels, counts.tolist()))
+
+
+def allocate_labels(n, class_fractions=None, subclass_fractions=None):
+    """
+    Number of candidates of every label for ``n`` candidates.
+
+    Counts follow the fractions exactly (largest-remainder rounding), so a
+    balanced training set is obtained with equal class fractions.
+
+    Parameters
+    ----------
+    n : int
+    class_fractions : dict, optional
+        Class (1-4) → relative weight. Default `DEFAULT_CLASS_FRACTIONS`.
+    subclass_fractions : dict, optional
+        Class-4 subclass (``'4.1'`` … ``'4.12'``) → relative weight within
+        class 4. Default `DEFAULT_SUBCLASS_FRACTIONS`.
+
+    Returns
+    -------
+    counts : dict
+        Label (``'1'``, ``'2'``, ``'3'``, ``'4.1'``, …) → count.
+
+    Raises
+    ------
+    ValueError
+        For unknown labels or negative fractions (the message names the parameter).
+    """
+    classes = _normalise(DEFAULT_CLASS_FRACTIONS if class_fractions is None
+                         else class_fractions, ('1', '2', '3', '4'), 'class_fractions')
+    subs = _normalise(DEFAULT_SUBCLASS_FRACTIONS if subclass_fractions is None
+                      else subclass_fractions, tuple(SUBCLASSES), 'subclass_fractions')
+    per_class = _largest_remainder(n, classes)
+    counts = {label: 0 for label in LABELS}
+    for label in ('1', '2', '3'):
+        counts[label] = per_class.get(label, 0)
+    counts.update(_largest_remainder(per_class.get('4', 0), subs))
+    # One galaxy nucleus per field; surplus nuclei become single stars.
+    if counts['4.6'] > 1:
+        counts['4.1'] += counts['4.6'] - 1
+        counts['4.6'] = 1
+    # A diffraction spike needs a saturated star.
+    if counts['4.5'] > 0 and counts['4.4'] == 0:
+        counts['4.5'] -= 1
+        counts['4.4'] += 1
+    return counts
+
+
+class Builder:
+    """
+    Draws candidates and their components.
+
+    Parameters
+    ----------
+    rng : `numpy.random.Generator`
+    dmod : float
+        Distance modulus.
+    pc_per_pixel : float
+    zp : `~numpy.ndarray`
+        Vega zeropoints of the five bands.
+    noise : `~numpy.ndarray`
+        Noise (e-/s) of an empty pixel in each band.
+    saturation : `~numpy.ndarray`
+        Count rate (e-/s) at which a pixel saturates, per band.
+    v_limit : float
+        Faintest F555W magnitude of a candidate (other than 4.10).
+    photometry : `~astropy.table.QTable`
+        Band table (``r_ext``).
+    scene : `._render.Scene`
+    """
+
+    def __init__(self, rng, *, dmod, pc_per_pixel, zp, noise, saturation, v_limit,
+                 photometry, scene):
+        self.rng = rng
+        self.dmod = dmod
+        self.pc_per_pixel = pc_per_pixel
+        self.zp = np.asarray(zp, dtype=float)
+        self.noise = np.asarray(noise, dtype=float)
+        self.saturation = np.asarray(saturation, dtype=float)
+        self.v_limit = v_limit
+        self.photometry = photometry
+        self.scene = scene
+        self.rows = []
+
+    # -- physical properties ------------------------------------------------
+
+    def _ebv(self, age_yr):
+        age_yr = np.atleast_1d(age_yr)
+        scale = np.select([age_yr < 1e7, age_yr < 1e8, age_yr < 1e9], [0.25, 0.12, 0.06], 0.03)
+        return np.minimum(self.rng.exponential(scale), 1.0)
+
+    def draw_clusters(self, n, population):
+        """
+        Ages, masses, E(B−V) and apparent magnitudes of ``n`` clusters brighter
+        than ``v_limit``.
+
+        ``population`` is ``'c1'`` (25 % old globular-cluster-like: log-uniform
+        1.5-13.75 Gyr, log-normal masses 10^(5.3 ± 0.5) Msun; 75 % log-uniform
+        1 Myr - 1 Gyr with dN/dM ∝ M^-2 from 10^3 to 10^6.5 Msun), ``'c2'``
+        (1 Myr - 1 Gyr, M^-2) or ``'c3'`` (1-50 Myr, M^-2).
+        """
+        rng = self.rng
+        ages, masses, ebvs, mags = [np.zeros(0)], [np.zeros(0)], [np.zeros(0)], [np.zeros((0, 5))]
+        have = 0
+        while have < n:
+            m = max(256, 4 * (n - have))
+            if population == 'c1':
+                old = rng.random(m) < 0.25
+            else:
+                old = np.zeros(m, dtype=bool)
+            hi = {'c1': 9.0, 'c2': 9.0, 'c3': np.log10(5e7)}[population]
+            logt = np.where(old, rng.uniform(np.log10(1.5e9), np.log10(13.75e9), m),
+                            rng.uniform(6.0, hi, m))
+            # dN/dM ∝ M^-2 between 1e3 and 10^6.5: inverse CDF.
+            lo_m, hi_m = 1e3, 10 ** 6.5
+            u_ = rng.random(m)
+            mass_pl = 1.0 / (1.0 / lo_m - u_ * (1.0 / lo_m - 1.0 / hi_m))
+            mass = np.where(old, 10 ** rng.normal(5.3, 0.5, m), mass_pl)
+            age = 10 ** logt
+            ebv = self._ebv(age)
+            absm = absolute_magnitudes(age * u.yr, mass * u.solMass)
+            app = apparent_magnitudes(absm, ebv, self.dmod, photometry=self.photometry)
+            keep = app[:, 3] <= self.v_limit
+            ages.append(age[keep])
+            masses.append(mass[keep])
+            ebvs.append(ebv[keep])
+            mags.append(app[keep])
+            have += int(keep.sum())
+        return (np.concatenate(ages)[:n], np.concatenate(masses)[:n],
+                np.concatenate(ebvs)[:n], np.concatenate(mags)[:n])
+
+    def star_magnitudes(self, n, *, v_range=None, kind='young'):
+        """
+        Apparent magnitudes of ``n`` single stars.
+
+        ``kind='young'``: massive stars of the host galaxy; F555W drawn from
+        a luminosity function ∝ 10^(0.35 V) between the Humphreys-Davidson
+        limit (M_V = −10) and ``v_limit``; colours of the BC03 track at
+        1-5 Myr (hot stars, 60 %), 5-10 Myr (25 %) or red supergiants
+        (15 %, `RSG_COLOURS`); E(B−V) exponential with mean 0.15.
+        ``kind='foreground'``: Milky Way stars, colours of the track at
+        1-13.75 Gyr (G-K dwarfs), no reddening.
+        """
+        rng = self.rng
+        lo, hi = v_range if v_range is not None else (self.dmod - 10.0, self.v_limit)
+        lo = min(lo, hi - 0.1)
+        # Inverse CDF of p(V) ∝ 10^(0.35 V) on [lo, hi].
+        k = 0.35 * np.log(10)
+        u_ = rng.random(n)
+        v = np.log(np.exp(k * lo) + u_ * (np.exp(k * hi) - np.exp(k * lo))) / k
+        if kind == 'foreground':
+            colours = ssp_colours(10 ** rng.uniform(9.0, np.log10(13.75e9), n) * u.yr)
+            ebv = np.zeros(n)
+        else:
+            pick = rng.random(n)
+            age = np.where(pick < 0.6, 10 ** rng.uniform(6.0, np.log10(5e6), n),
+                           10 ** rng.uniform(np.log10(5e6), 7.0, n))
+            colours = ssp_colours(age * u.yr)
+            red = pick >= 0.85
+            for key, value in RSG_COLOURS.items():
+                colours[key] = np.where(red, value + rng.normal(0, 0.1, n), colours[key])
+            ebv = np.minimum(rng.exponential(0.15, n), 1.0)
+        r_ext = np.asarray(self.photometry['r_ext'], dtype=float)
+        # Intrinsic V = observed V minus its extinction, then colours + reddening.
+        v0 = v - r_ext[3] * ebv
+        mags = colours_to_magnitudes(v0, colours) + ebv[:, None] * r_ext[None, :]
+        return mags, ebv
+
+    def rates(self, mags):
+        """Count rates (e-/s) of ``(N, 5)`` magnitudes."""
+        return mag_to_rate(mags, self.zp[None, :])
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def _row(self, x, y, label, rates, **fields):
+        row = {'x': float(x), 'y': float(y), 'label': label,
+               'mags': rate_to_mag(np.asarray(rates, dtype=float), self.zp),
+               'age': np.nan, 'mass': np.nan, 'ebv': np.nan, 'r_eff_pix': np.nan,
+               'axis_ratio': np.nan, 'n_stars': 0, 'parent': -1, 'description': ''}
+        row.update(fields)
+        self.rows.append(row)
+        return len(self.rows) - 1
+
+    def _eff(self, x, y, rates, r_eff_pix, gamma, q, theta):
+        self.scene.add_extended('eff', [x], [y], np.asarray(rates)[None], stamp_size_for(r_eff_pix),
+                                r_eff=[r_eff_pix], gamma=[gamma], q=[q], theta=[theta])
+
+    def _size(self, lo_pix=0.6):
+        r_pc = 10 ** self.rng.normal(np.log10(2.5), 0.2)
+        r_pc = float(np.clip(r_pc, 1.0, 10.0))
+        r_pix = max(r_pc / self.pc_per_pixel, lo_pix)
+        return r_pix
+
+    def _star_offsets(self, n, r_max, min_sep, *, first_at_centre=False):
+        """``n`` positions within ``r_max`` of the centre, at least ``min_sep`` apart."""
+        rng = self.rng
+        while True:
+            pos = [(0.0, 0.0)] if first_at_centre else []
+            for _ in range(400):
+                r, phi = r_max * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
+                p = (r * np.cos(phi), r * np.sin(phi))
+                if all((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 >= min_sep ** 2 for q in pos):
+                    pos.append(p)
+                    if len(pos) == n:
+                        return np.array(pos)
+
+    # -- recipes -------------------------------------------------------------
+
+    def class1(self, x, y, cluster):
+        """Symmetric compact cluster: one round EFF profile broader than the PSF."""
+        age, mass, ebv, mags = cluster
+        rng = self.rng
+        r_pix = self._size()
+        gamma, q, theta = rng.uniform(2.6, 3.6), rng.uniform(0.85, 1.0), rng.uniform(0, np.pi)
+        rates = self.rates(mags[None])[0]
+        self._eff(x, y, rates, r_pix, gamma, q, theta)
+        return self._row(x, y, '1', rates, age=age, mass=mass, ebv=ebv, r_eff_pix=r_pix,
+                         axis_ratio=q, description=(
+                             f'single round smooth EFF profile (q={q:.2f}, gamma={gamma:.1f}), '
+                             f'r_eff={r_pix:.2f} px: centrally concentrated and broader than '
+                             f'the PSF'))
+
+    def class2(self, x, y, cluster):
+        """Asymmetric compact cluster: single peak with elongation, lopsided light or stars."""
+        age, mass, ebv, mags = cluster
+        rng = self.rng
+        total = self.rates(mags[None])[0]
+        r_pix = self._size()
+        gamma, theta = rng.uniform(2.6, 3.6), rng.uniform(0, np.pi)
+        kinds = [k for k in ('elongated', 'lopsided', 'stars') if rng.random() < 0.5]
+        if not kinds:
+            kinds = [('elongated', 'lopsided', 'stars')[rng.integers(3)]]
+        q = rng.uniform(0.35, 0.65) if 'elongated' in kinds else rng.uniform(0.7, 1.0)
+        main = total.copy()
+        added = np.zeros_like(total)
+        words, n_stars = [], 0
+        if 'lopsided' in kinds:
+            # A broader, fainter second component close enough not to make
+            # its own peak: a shoulder on one side.
+            frac = rng.uniform(0.2, 0.4)
+            d = rng.uniform(0.8, 1.6) * max(r_pix, 1.0)
+            phi = rng.uniform(0, 2 * np.pi)
+            self._eff(x + d * np.cos(phi), y + d * np.sin(phi), total * frac,
+                      max(r_pix, 1.0) * rng.uniform(1.5, 2.5), rng.uniform(2.6, 3.6),
+                      rng.uniform(0.6, 1), rng.uniform(0, np.pi))
+            added += total * frac
+            main = main - total * frac
+            words.append(f'lopsided ({frac:.0%} of the light in a second component '
+                         f'{d:.1f} px off-centre)')
+        if 'stars' in kinds:
+            n_stars = int(rng.integers(1, 3))
+            star_mags, _ = self.star_magnitudes(n_stars, v_range=(0, 99))
+            for i in range(n_stars):
+                # Faint enough and close enough to be a spur, not a peak.
+                frac = rng.uniform(0.05, 0.12)
+                d, phi = rng.uniform(1.2, 2.2) + 0.5 * r_pix, rng.uniform(0, 2 * np.pi)
+                # Star colours from the young-star mix, scaled to the fraction.
+                star = self.rates(star_mags[i][None])[0]
+                star = star / star[3] * total[3] * frac
+                self.scene.add_points([x + d * np.cos(phi)], [y + d * np.sin(phi)], star[None])
+                added += star
+                main = main - total * frac
+            words.append(f'{n_stars} bright star(s) off-centre making a spur')
+        if 'elongated' in kinds:
+            words.append(f'elongated (q={q:.2f})')
+        main = np.maximum(main, 0.05 * total)
+        self._eff(x, y, main, r_pix, gamma, q, theta)
+        rates = main + added
+        return self._row(x, y, '2', rates, age=age, mass=mass, ebv=ebv, r_eff_pix=r_pix,
+                         axis_ratio=q, n_stars=n_stars,
+                         description='single peak, asymmetric: ' + '; '.join(words))
+
+    def class3(self, x, y, cluster):
+        """Compact association: >= 4 resolved stars within 5 px plus diffuse light."""
+        age, mass, ebv, mags = cluster
+        rng = self.rng
+        total = self.rates(mags[None])[0]
+        n = int(rng.integers(4, 8))
+        # A detection lands on the brightest peak: put the brightest star
+        # at the candidate position and the others around it, far enough
+        # apart (2.4 px, > the PSF FWHM) to be resolved.
+        pos = self._star_offsets(n, 5.0, 2.4, first_at_centre=True)
+        diffuse = rng.uniform(0.15, 0.35)
+        weights = np.sort(rng.lognormal(0.0, 0.3, n))[::-1]
+        weights = weights / weights.sum() * (1 - diffuse)
+        colours = ssp_colours(np.full(n, age) * u.yr)
+        red = (rng.random(n) < 0.15) & (age > 6e6)
+        for key, value in RSG_COLOURS.items():
+            colours[key] = np.where(red, value, colours[key] + rng.normal(0, 0.08, n))
+        r_ext = np.asarray(self.photometry['r_ext'], dtype=float)
+        star_mags = colours_to_magnitudes(np.zeros(n), colours) + ebv * r_ext[None, :]
+        star_rates = self.rates(star_mags)
+        star_rates = star_rates / star_rates[:, 3:4] * (weights * total[3])[:, None]
+        r_diff = rng.uniform(1.5, 3.5)
+        diff_rates = total * diffuse
+        # Diffuse light centred on the stars' light.
+        gx = x + np.sum(weights * pos[:, 0]) / weights.sum()
+        gy = y + np.sum(weights * pos[:, 1]) / weights.sum()
+        self.scene.add_extended('gauss', [gx], [gy], diff_rates[None], stamp_size_for(r_diff),
+                                sigma=[r_diff / 1.1774], q=[rng.uniform(0.6, 1.0)],
+                                theta=[rng.uniform(0, np.pi)])
+        self.scene.add_points(x + pos[:, 0], y + pos[:, 1], star_rates)
+        rates = diff_rates + star_rates.sum(axis=0)
+        return self._row(x, y, '3', rates, age=age, mass=mass, ebv=ebv, r_eff_pix=r_diff,
+                         n_stars=n, description=(
+                             f'{n} resolved stars within 5 px of the brightest one (>= 4 '
+                             f'within 5 px) plus diffuse light ({diffuse:.0%}, '
+                             f'r_eff={r_diff:.1f} px): multiple peaks'))
+
+    def stars(self, x, y, n, label, *, flux_v=None):
+        """Single star (4.1), pair (4.2) or triplet (4.3); ``flux_v`` fixes the total F555W."""
+        rng = self.rng
+        mags, ebv = self.star_magnitudes(n)
+        rates = self.rates(mags)
+        if flux_v is not None:
+            rates = rates * (flux_v / rates[:, 3].sum())
+        if n == 1:
+            pos = np.zeros((1, 2))
+            words = 'single unresolved star: PSF profile'
+        elif n == 2:
+            sep = rng.uniform(2.6, 5.0)
+            phi = rng.uniform(0, 2 * np.pi)
+            pos = np.array([[0.0, 0.0], [sep * np.cos(phi), sep * np.sin(phi)]])
+            words = f'two stars {sep:.1f} px apart'
+        else:
+            pos = self._star_offsets(3, 4.5, 2.4)
+            words = 'three stars within 4.5 px (fewer than the 4 of class 3)'
+        w = rates[:, 3]
+        cx = x + np.sum(w * pos[:, 0]) / w.sum()
+        cy = y + np.sum(w * pos[:, 1]) / w.sum()
+        # Place the light-weighted centre on (x, y).
+        px, py = x + pos[:, 0] - (cx - x), y + pos[:, 1] - (cy - y)
+        self.scene.add_points(px, py, rates)
+        return self._row(x, y, label, rates.sum(axis=0), ebv=float(np.mean(ebv)),
+                         r_eff_pix=0.0, n_stars=n, description=words)
+
+    def saturated_star(self, x, y, spike_angle):
+        """Foreground star bright enough to saturate, with diffraction spikes (4.4)."""
+        rng = self.rng
+        mags, _ = self.star_magnitudes(1, v_range=(14.0, 17.0), kind='foreground')
+        rates = self.rates(mags)[0]
+        ix, iy = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+        size = 2 * PSF_RADIUS + 1
+        half = size // 2
+        psf = _padded_stamp(x - ix, y - iy)
+        # Only the PSF core goes in the stamp; the halo is added with the others.
+        core = np.zeros((size, size), dtype=bool)
+        core[half - INNER_RADIUS:half + INNER_RADIUS + 1,
+             half - INNER_RADIUS:half + INNER_RADIUS + 1] = True
+        psf = np.where(core[None], psf, 0.0)
+        yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(float)
+        xx -= x - ix
+        yy -= y - iy
+        spikes = np.zeros_like(xx)
+        length = rng.uniform(8.0, 16.0)
+        for k in range(4):
+            a = spike_angle + k * np.pi / 2
+            along = xx * np.cos(a) + yy * np.sin(a)
+            perp = -xx * np.sin(a) + yy * np.cos(a)
+            spikes += np.where(along > 0, np.exp(-along / length), 0.0) * np.exp(
+                -0.5 * (perp / 0.6) ** 2)
+        spikes /= spikes.sum()
+        stamp = np.empty((len(BANDS), size, size))
+        for b in range(len(BANDS)):
+            image = rates[b] * (0.985 * psf[b] + 0.015 * spikes)
+            stamp[b] = _saturate(image, self.saturation[b])
+        self.scene.add_stamp(ix - half, iy - half, stamp, halo=(x, y, rates))
+        return self._row(x, y, '4.4', rates, ebv=0.0, r_eff_pix=0.0, n_stars=1,
+                         description=(f'foreground star, F555W = {mags[0, 3]:.1f}: saturated '
+                                      f'core, bleeding along columns, four diffraction spikes'))
+
+    def galaxy(self, x, y):
+        """Background galaxy (4.7): Sérsic profile, red colours, no clear point-like peak."""
+        rng = self.rng
+        v = rng.uniform(21.0, min(24.0, self.v_limit))
+        colours = ssp_colours([10 ** rng.uniform(9.3, 10.1)] * u.yr)
+        colours['vi'] = colours['vi'] + rng.uniform(0.0, 0.4)
+        colours['ub'] = colours['ub'] + rng.uniform(0.0, 0.3)
+        mags = colours_to_magnitudes([v], colours)
+        rates = self.rates(mags)[0]
+        r_e, n, q = rng.uniform(2.0, 8.0), rng.uniform(1.0, 4.0), rng.uniform(0.3, 0.9)
+        self.scene.add_extended('sersic', [x], [y], rates[None], stamp_size_for(r_e),
+                                r_eff=[r_e], n=[n], q=[q], theta=[rng.uniform(0, np.pi)])
+        return self._row(x, y, '4.7', rates, ebv=0.0, r_eff_pix=r_e, axis_ratio=q,
+                         description=(f'background galaxy: Sersic n={n:.1f}, r_eff={r_e:.1f} px, '
+                                      f'q={q:.2f}, red colours'))
+
+    def nucleus(self, x, y):
+        """Nucleus of the host galaxy (4.6): bright, broad Sérsic profile."""
+        rng = self.rng
+        v = rng.uniform(16.5, 18.0)
+        mags = apparent_magnitudes(colours_to_magnitudes([v], ssp_colours([5e9] * u.yr)),
+                                   [0.2], 0.0, photometry=self.photometry)
+        rates = self.rates(mags)[0]
+        # The bulge is part of the galaxy light; the candidate is the compact
+        # nuclear region.
+        r_e, n = rng.uniform(2.0, 4.0), rng.uniform(1.0, 2.0)
+        self.scene.add_extended('sersic', [x], [y], rates[None], 65, r_eff=[r_e], n=[n],
+                                q=[rng.uniform(0.7, 1.0)], theta=[rng.uniform(0, np.pi)])
+        return self._row(x, y, '4.6', rates, ebv=0.2, r_eff_pix=r_e,
+                         description=f'nucleus of the host galaxy: Sersic n={n:.1f}, '
+                                     f'r_eff={r_e:.1f} px at the disc centre')
+
+    def fluff(self, x, y):
+        """Diffuse light without a peak (4.8): a faint, broad Gaussian blob."""
+        rng = self.rng
+        sigma, q = rng.uniform(3.0, 7.0), rng.uniform(0.5, 1.0)
+        peak_snr = rng.uniform(1.5, 3.0)
+        flux_v = peak_snr * self.noise[3] * 2 * np.pi * sigma ** 2 * q
+        colours = ssp_colours([10 ** rng.uniform(6.7, 7.7)] * u.yr)
+        mags = apparent_magnitudes(colours_to_magnitudes([0.0], colours), [0.3], 0.0,
+                                   photometry=self.photometry)
+        rates = self.rates(mags)[0]
+        rates = rates / rates[3] * flux_v
+        size = stamp_size_for(sigma * 1.1774)
+        self.scene.add_extended('gauss', [x], [y], rates[None], size, sigma=[sigma], q=[q],
+                                theta=[rng.uniform(0, np.pi)])
+        return self._row(x, y, '4.8', rates, r_eff_pix=sigma * 1.1774, axis_ratio=q,
+                         description=(f'fluff: diffuse Gaussian light, sigma={sigma:.1f} px, '
+                                      f'peak S/N {peak_snr:.1f} per pixel, no central peak'))
+
+    def faint(self, x, y, cluster):
+        """Too faint to tell (4.10): a cluster, star or pair at S/N 2.5-4 in F555W."""
+        rng = self.rng
+        snr = rng.uniform(2.5, 4.0)
+        # S/N in an r = 3 px aperture, background-limited: F = snr * noise * sqrt(pi 9).
+        flux_v = snr * self.noise[3] * np.sqrt(np.pi * 9)
+        what = ('cluster', 'star', 'pair')[rng.integers(3)]
+        if what == 'cluster':
+            age, mass, ebv, mags = cluster
+            scale = flux_v / self.rates(mags[None])[0][3]
+            index = self.class1(x, y, (age, mass * scale, ebv, mags - 2.5 * np.log10(scale)))
+        else:
+            index = self.stars(x, y, 1 if what == 'star' else 2, '4.10', flux_v=flux_v)
+        row = self.rows[index]
+        row['label'] = '4.10'
+        row['description'] = f'too faint to tell: a {what} at S/N {snr:.1f} in F555W'
+        return index
+
+    def bad_pixel(self, x, y, images_noise):
+        """Hot pixel or cosmic-ray hit (4.12): 1-4 adjacent pixels in one band, no PSF."""
+        rng = self.rng
+        band = int(rng.integers(len(BANDS)))
+        n = int(rng.integers(1, 5))
+        ix, iy = [int(np.floor(x + 0.5))], [int(np.floor(y + 0.5))]
+        for _ in range(n - 1):
+            step = ((1, 0), (-1, 0), (0, 1), (0, -1))[rng.integers(4)]
+            ix.append(ix[-1] + step[0])
+            iy.append(iy[-1] + step[1])
+        values = rng.uniform(50, 500, n) * self.noise[band]
+        images_noise.append((np.array(ix), np.array(iy), band, values))
+        rates = np.full(len(BANDS), np.nan)
+        return self._row(x, y, '4.12', rates, description=(
+            f'bad pixel: {n} adjacent pixel(s) in {BANDS[band]} only, '
+            f'{values.max() / self.noise[band]:.0f} sigma, not convolved with the PSF'))
+
+    def marker(self, x, y, label, parent, text):
+        """A detection with no light of its own (4.5 spike, 4.9 redundant)."""
+        return self._row(x, y, label, np.full(len(BANDS), np.nan), parent=parent,
+                         description=text)
+
+
+def _padded_stamp(dx, dy):
+    """Full (65 x 65) pixel PSF stamps of the five bands at a sub-pixel offset."""
+    size = 2 * PSF_RADIUS + 1
+    half = size // 2
+    out = np.empty((len(BANDS), size, size))
+    centre = (PSF_RADIUS + 1) * OVERSAMPLING
+    px = int(np.rint(-dx * OVERSAMPLING))
+    py = int(np.rint(-dy * OVERSAMPLING))
+    k = np.arange(-half, half + 1) * OVERSAMPLING
+    for b, band in enumerate(BANDS):
+        psf = _padded(band)
+        out[b] = psf[np.ix_(centre + k + py, centre + k + px)]
+    return out
+
+
+def _saturate(image, level):
+    """Clip pixels at ``level`` and bleed the excess up and down the columns."""
+    out = image.copy()
+    for col in np.nonzero((out > level).any(axis=0))[0]:
+        column = out[:, col]
+        over = column > level
+        excess = float(np.sum(column[over] - level))
+        column[over] = level
+        rows = np.nonzero(over)[0]
+        top, bottom = rows.max(), rows.min()
+        # Share the excess equally upwards and downwards, filling pixels to
+        # the saturation level one after another.
+        for direction, start in ((1, top + 1), (-1, bottom - 1)):
+            left = excess / 2
+            i = start
+            while left > 0 and 0 <= i < len(column):
+                room = level - column[i]
+                take = min(room, left) if room > 0 else 0.0
+                column[i] += take
+                left -= take
+                i += direction
+        out[:, col] = column
+    return out
