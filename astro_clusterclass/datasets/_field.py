@@ -379,7 +379,7 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
     <SimulatedField 256x256 px, 20 candidates, distance 10 Mpc, seed 1>
     >>> field.images
     <BandImages 256x256 px, bands: F275W, F336W, F438W, F555W, F814W, wcs: yes>
-    >>> sorted(set(field.truth['class']))
+    >>> sorted(set(field.truth['class'].tolist()))
     [1, 2, 3, 4]
     """
     started = time.perf_counter()

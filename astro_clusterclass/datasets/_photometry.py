@@ -101,7 +101,7 @@ def default_photometry():
     --------
     >>> from astro_clusterclass.datasets import default_photometry
     >>> phot = default_photometry()
-    >>> list(phot['band'])
+    >>> phot['band'].tolist()
     ['F275W', 'F336W', 'F438W', 'F555W', 'F814W']
     >>> phot['zp_vega'][3]
     <Quantity 25.8325 mag>
@@ -157,7 +157,7 @@ def mass_to_light_v(age):
     Approximate V-band stellar mass-to-light ratio of a solar SSP (Chabrier IMF).
 
     ``M/L_V = ML_V_OLD * (t / 13.75 Gyr) ** 0.69`` for ``t >= 10 Myr``, and
-    the 10 Myr value (≈ 0.021) at younger ages. The power law is the BC03
+    the 10 Myr value (≈ 0.0205) at younger ages. The power law is the BC03
     fading law quoted by Fall, Chandar & Whitmore (2005) for 10 Myr - 1 Gyr,
     extended to 13.75 Gyr and normalised to M/L_V = 3.0 there. Compared
     with the BC03 tables it is good to roughly ±0.3 mag in M_V from 10 Myr
@@ -178,8 +178,8 @@ def mass_to_light_v(age):
     --------
     >>> import astropy.units as u
     >>> from astro_clusterclass.datasets._photometry import mass_to_light_v
-    >>> mass_to_light_v([1e6, 1e7, 1e9, 13.75e9] * u.yr).round(3).tolist()
-    [0.021, 0.021, 0.498, 3.0]
+    >>> mass_to_light_v([1e6, 1e7, 1e9, 13.75e9] * u.yr).round(4).tolist()
+    [0.0205, 0.0205, 0.4917, 3.0]
     """
     years = _as_years(age)
     t = np.maximum(years, ML_V_YOUNG_AGE.to_value(u.yr))
