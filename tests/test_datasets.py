@@ -248,6 +248,7 @@ def test_exptime_override_sets_noise():
     assert short.hdus[3].header['EXPTIME'] == 100
     # Empty-sky noise (e-/s): sqrt(sky t + nexp RN^2) / t, with the WFC3/UVIS
     # read noise of 3.1 e-, 10 exposures and a sky of 0.045 e-/s.
+
     def expected(t):
         return np.sqrt(0.045 * t + 10 * 3.1 ** 2) / t
 

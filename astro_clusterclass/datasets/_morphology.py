@@ -18,9 +18,10 @@ radians from +x towards +y):
 Stamps are rendered in batches: each profile is integrated over pixels
 (the central 9 x 9 pixels with 5 x 5 sub-samples, the rest sampled at
 pixel centres), truncated at the stamp edge and normalised
-to unit flux there, then convolved (FFT, one batch per band) with the inner
-part of the band's pixel-integrated PSF (radius `INNER_RADIUS`). The outer
-PSF halo is added for the whole image at once (see ``_render``). Using the
+to unit flux there, then convolved (FFT, one batch per band) with the core
+of the band's pixel-integrated PSF (`~._psf.inner_psf`, radius
+`~._psf.INNER_RADIUS`). The PSF halo is added for the whole image at once
+(see ``_render``). Using the
 pixel-integrated PSF on a pixel-integrated profile adds a 1-pixel box
 (σ = 0.29 px) in quadrature, negligible next to cluster sizes of
 r_eff ≥ 0.5 px.
@@ -33,15 +34,11 @@ import scipy.fft
 from astropy.modeling.models import Sersic2D
 
 from ..bands import BANDS
-from ._psf import pixel_psf
+from ._psf import INNER_RADIUS, inner_psf
 
-__all__ = ['INNER_RADIUS', 'PROFILE_KINDS', 'eff_a', 'profile_grid', 'extended_stamps',
-           'inner_psf', 'stamp_size_for', 'STAMP_SIZES',
+__all__ = ['PROFILE_KINDS', 'eff_a', 'profile_grid', 'extended_stamps', 'stamp_size_for',
+           'STAMP_SIZES',
            'CORE_SUBSAMPLING']
-
-#: Radius (px) of the PSF core convolved into each stamp; beyond it the
-#: halo is added for the whole image (``_render``).
-INNER_RADIUS = 10
 
 #: Profiles known to `profile_grid`.
 PROFILE_KINDS = ('eff', 'sersic', 'gauss')
@@ -115,14 +112,6 @@ def profile_grid(kind, dx, dy, params):
 
 
 @functools.lru_cache(maxsize=None)
-def inner_psf(band):
-    """Central ``(2 INNER_RADIUS + 1)²`` pixels of the band's pixel PSF."""
-    out = pixel_psf(band, radius=INNER_RADIUS)
-    out.setflags(write=False)
-    return out
-
-
-@functools.lru_cache(maxsize=None)
 def _kernel_ffts(size):
     # Linear convolution of a (size x size) stamp with the inner PSF needs
     # size + 2 * INNER_RADIUS samples; pad to a fast FFT length.
@@ -180,8 +169,7 @@ def extended_stamps(kind, params, dx, dy, size, *, chunk=512):
     ------
     start, stamps : int, `~numpy.ndarray`
         Index of the first source of the chunk and its ``(n, 5, size, size)``
-        float32 stamps (each band's stamp sums to at most 1: the PSF core
-        inside ``INNER_RADIUS``).
+        float32 stamps (each band's stamp sums to less than 1: the PSF core).
     """
     if size not in STAMP_SIZES:
         msg = f'size must be one of {STAMP_SIZES}, got {size!r}'

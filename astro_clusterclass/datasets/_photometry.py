@@ -22,12 +22,12 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
-from ..bands import BANDS, normalize_band
 
 __all__ = ['DATA_DIR', 'bc03_track', 'default_photometry', 'ssp_colours',
            'mass_to_light_v', 'absolute_magnitudes', 'distance_modulus',
            'apparent_magnitudes', 'mag_to_rate', 'rate_to_mag', 'SOLAR_MV',
-           'ML_V_OLD', 'ML_V_SLOPE', 'ML_V_YOUNG_AGE', 'TRACK_MAX_AGE']
+           'ML_V_OLD', 'ML_V_SLOPE', 'ML_V_YOUNG_AGE', 'TRACK_MAX_AGE',
+           'colours_to_magnitudes']
 
 #: Folder of the tables shipped with this subpackage.
 DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
@@ -264,10 +264,6 @@ def apparent_magnitudes(absolute, ebv, dmod, *, photometry=None):
     r_ext = np.asarray(phot['r_ext'], dtype=float)
     ebv = np.asarray(ebv, dtype=float)
     return np.asarray(absolute, dtype=float) + dmod + ebv[:, None] * r_ext[None, :]
-
-
-def _band_index(band):
-    return BANDS.index(normalize_band(band))
 
 
 def mag_to_rate(mag, zp_vega):

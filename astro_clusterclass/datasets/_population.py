@@ -12,7 +12,7 @@ from astropy import units as u
 
 from ..bands import BANDS
 from ..classes import SUBCLASSES
-from ._morphology import INNER_RADIUS, stamp_size_for
+from ._morphology import stamp_size_for
 from ._photometry import (absolute_magnitudes, apparent_magnitudes, colours_to_magnitudes,
                           mag_to_rate, rate_to_mag, ssp_colours)
 from ._psf import OVERSAMPLING, PSF_RADIUS, _padded
@@ -416,12 +416,8 @@ class Builder:
         ix, iy = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
         size = 2 * PSF_RADIUS + 1
         half = size // 2
-        psf = _padded_stamp(x - ix, y - iy)
         # Only the PSF core goes in the stamp; the halo is added with the others.
-        core = np.zeros((size, size), dtype=bool)
-        core[half - INNER_RADIUS:half + INNER_RADIUS + 1,
-             half - INNER_RADIUS:half + INNER_RADIUS + 1] = True
-        psf = np.where(core[None], psf, 0.0)
+        psf = _padded_stamp(x - ix, y - iy)
         yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(float)
         xx -= x - ix
         yy -= y - iy
@@ -535,7 +531,7 @@ class Builder:
 
 
 def _padded_stamp(dx, dy):
-    """Full (65 x 65) pixel PSF stamps of the five bands at a sub-pixel offset."""
+    """PSF-core stamps (65 x 65 px) of the five bands at a sub-pixel offset."""
     size = 2 * PSF_RADIUS + 1
     half = size // 2
     out = np.empty((len(BANDS), size, size))
@@ -544,7 +540,7 @@ def _padded_stamp(dx, dy):
     py = int(np.rint(-dy * OVERSAMPLING))
     k = np.arange(-half, half + 1) * OVERSAMPLING
     for b, band in enumerate(BANDS):
-        psf = _padded(band)
+        psf = _padded(band, True)
         out[b] = psf[np.ix_(centre + k + py, centre + k + px)]
     return out
 

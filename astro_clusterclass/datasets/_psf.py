@@ -25,9 +25,9 @@ from scipy import ndimage
 
 from ..bands import normalize_band
 
-__all__ = ['PSF_PARAMETERS', 'PSF_RADIUS', 'PSF_OUTER_RADIUS', 'OVERSAMPLING',
-           'moffat_alpha', 'encircled_energy', 'continuous_psf', 'psf_image', 'pixel_psf',
-           'point_stamps', 'make_psf_model']
+__all__ = ['PSF_PARAMETERS', 'PSF_RADIUS', 'PSF_OUTER_RADIUS', 'INNER_RADIUS', 'TAPER_START',
+           'OVERSAMPLING', 'moffat_alpha', 'encircled_energy', 'continuous_psf', 'core_taper',
+           'psf_image', 'pixel_psf', 'inner_psf', 'point_stamps', 'make_psf_model']
 
 #: Two-Moffat PSF per band: core FWHM and beta, fraction of the light in
 #: the halo and the halo's FWHM and beta (pixels of 0.04"). Fitted to the
@@ -50,6 +50,13 @@ PSF_RADIUS = 32
 
 #: Radius (px) within which the PSF holds all of a source's light.
 PSF_OUTER_RADIUS = 128
+
+#: Postage stamps hold the PSF "core": the PSF times a radial taper that is
+#: 1 inside TAPER_START and falls smoothly (cos²) to 0 at INNER_RADIUS px;
+#: the complement (the halo) is added to whole images at once. The smooth
+#: split leaves no edge where the two meet, even around saturated stars.
+INNER_RADIUS = 10
+TAPER_START = 6.0
 
 #: Sub-pixel sampling of the rendered PSF (positions are exact to 1/8 px).
 OVERSAMPLING = 8
@@ -94,6 +101,13 @@ def continuous_psf(band, x, y):
                      alpha=moffat_alpha(p['halo_fwhm'], p['halo_beta']), beta=p['halo_beta'])
     values = (core(x, y) + halo(x, y)) / encircled_energy(band, PSF_OUTER_RADIUS)
     return np.where(np.hypot(x, y) <= PSF_OUTER_RADIUS, values, 0.0)
+
+
+def core_taper(r):
+    """Weight of the stamp part of the PSF at distance ``r`` (px) from the source."""
+    r = np.asarray(r, dtype=float)
+    t = np.clip((r - TAPER_START) / (INNER_RADIUS - TAPER_START), 0.0, 1.0)
+    return np.cos(0.5 * np.pi * t) ** 2
 
 
 @functools.lru_cache(maxsize=None)
@@ -181,14 +195,38 @@ def pixel_psf(band, *, radius=PSF_RADIUS):
 
 
 @functools.lru_cache(maxsize=None)
-def _padded(band):
+def _padded(band, core):
     # One zero pixel around the PSF so that shifted samples never index out.
-    out = np.pad(_pixel_psf_oversampled(band, OVERSAMPLING), OVERSAMPLING)
+    psf = _pixel_psf_oversampled(band, OVERSAMPLING)
+    if core:
+        n = psf.shape[0]
+        offsets = (np.arange(n) - (n - 1) / 2) / OVERSAMPLING
+        psf = psf * core_taper(np.hypot(offsets[None, :], offsets[:, None]))
+    out = np.pad(psf, OVERSAMPLING)
     out.setflags(write=False)
     return out
 
 
-def point_stamps(band, dx, dy, size):
+@functools.lru_cache(maxsize=None)
+def _inner_psf(band):
+    out = _padded(band, True)[::OVERSAMPLING, ::OVERSAMPLING]
+    c = out.shape[0] // 2
+    out = out[c - INNER_RADIUS:c + INNER_RADIUS + 1, c - INNER_RADIUS:c + INNER_RADIUS + 1]
+    out.setflags(write=False)
+    return out
+
+
+def inner_psf(band):
+    """
+    The PSF core of a source centred on a pixel: ``(2 INNER_RADIUS + 1)²`` pixels.
+
+    It is the pixel PSF times `core_taper`; the rest is the halo that the
+    simulator adds to whole images at once.
+    """
+    return np.array(_inner_psf(normalize_band(band)))
+
+
+def point_stamps(band, dx, dy, size, *, core=False):
     """
     Stamps of unit-flux point sources at sub-pixel offsets.
 
@@ -200,6 +238,8 @@ def point_stamps(band, dx, dy, size):
         ``[-0.5, 0.5]``.
     size : int
         Odd stamp size, at most ``2 * PSF_RADIUS + 1``.
+    core : bool, optional
+        Only the PSF core (the PSF times `core_taper` around the source).
 
     Returns
     -------
@@ -210,7 +250,7 @@ def point_stamps(band, dx, dy, size):
     if size % 2 != 1 or not 1 <= size <= 2 * PSF_RADIUS + 1:
         msg = f'size must be odd and at most {2 * PSF_RADIUS + 1}, got {size!r}'
         raise ValueError(msg)
-    psf = _padded(normalize_band(band))
+    psf = _padded(normalize_band(band), bool(core))
     os_ = OVERSAMPLING
     half = size // 2
     centre = (PSF_RADIUS + 1) * os_  # index of the centred sample
@@ -252,4 +292,3 @@ def make_psf_model(band, *, oversampling=4):
     # (unit flux inside the image).
     data = data / data.sum() * oversampling ** 2
     return ImagePSF(data, oversampling=oversampling)
-

@@ -11,9 +11,9 @@ A `Scene` collects components in e-/s per band:
 * ready-made stamps (saturated stars with spikes and bleeding);
 * single pixels (bad pixels), added without a PSF.
 
-Stamps only hold the PSF core (radius `~._morphology.INNER_RADIUS`); the
-rest of the PSF halo (out to `~._psf.PSF_OUTER_RADIUS`) of every source is
-added at once:
+Stamps only hold the PSF core (the PSF times a smooth taper that reaches
+zero at `~._psf.INNER_RADIUS`); the halo (the rest, out to
+`~._psf.PSF_OUTER_RADIUS`) of every source is added at once:
 the sources' fluxes are deposited on a grid binned `HALO_BINNING` times,
 convolved with the binned outer PSF and interpolated back. Rendering is
 vectorised: stamps are made in batches and added with `numpy.add.at`; no
@@ -25,8 +25,9 @@ from scipy import signal
 
 from ..bands import BANDS
 from ._background import bilinear_upsample
-from ._morphology import INNER_RADIUS, extended_stamps, inner_psf
-from ._psf import PSF_OUTER_RADIUS, continuous_psf, point_stamps
+from ._morphology import extended_stamps
+from ._psf import (INNER_RADIUS, PSF_OUTER_RADIUS, continuous_psf, core_taper, inner_psf,
+                   point_stamps)
 
 __all__ = ['Scene', 'HALO_BINNING']
 
@@ -49,7 +50,7 @@ def _deposit(image, x0, y0, stamps):
 
 
 def _outer_kernel(band, binning):
-    """The PSF outside the stamps' core, binned ``binning`` x ``binning``."""
+    """The PSF halo (PSF minus its core), binned ``binning`` x ``binning``."""
     # Cells of the binned grid are centred on image pixels j * f + (f - 1) / 2;
     # the kernel has an odd number of cells and its centre cell is centred
     # on the source, sampled at pixel offsets (f - 1) / 2 around it.
@@ -57,8 +58,7 @@ def _outer_kernel(band, binning):
     half = n_cells // 2
     offsets = (np.arange(n_cells * binning) - half * binning - (binning - 1) / 2)
     xx, yy = np.meshgrid(offsets, offsets)
-    values = continuous_psf(band, xx, yy)
-    values[(np.abs(xx) <= INNER_RADIUS) & (np.abs(yy) <= INNER_RADIUS)] = 0.0
+    values = continuous_psf(band, xx, yy) * (1.0 - core_taper(np.hypot(xx, yy)))
     kernel = values.reshape(n_cells, binning, n_cells, binning).sum(axis=(1, 3))
     # Conserve flux exactly: core (in the stamps) + halo = 1.
     return kernel * (1.0 - inner_psf(band).sum()) / kernel.sum()
@@ -136,7 +136,8 @@ class Scene:
             for start in range(0, len(x), chunk):
                 sl = slice(start, start + chunk)
                 for b, band in enumerate(BANDS):
-                    stamps = point_stamps(band, x[sl] - ix[sl], y[sl] - iy[sl], _INNER)
+                    stamps = point_stamps(band, x[sl] - ix[sl], y[sl] - iy[sl], _INNER,
+                                          core=True)
                     stamps *= rates[sl, b, None, None].astype(np.float32)
                     _deposit(images[b], ix[sl] - INNER_RADIUS, iy[sl] - INNER_RADIUS, stamps)
             halo_x.append(x)
