@@ -166,8 +166,9 @@ def figures(out, stars, clusters, boxes_table):
             red = _scaled(stamp['F814W'], 5, 99.5)
             green = _scaled(stamp['F555W'], 5, 99.5)
             blue = _scaled((3.0 * stamp['F336W'] + stamp['F438W']) / 2.0, 5, 99.5)
-            ax.imshow(make_lupton_rgb(red, green, blue, minimum=0, stretch=0.15, Q=6),
-                      origin='lower')
+            with np.errstate(invalid='ignore'):  # all-zero padding at the image edge
+                picture = make_lupton_rgb(red, green, blue, minimum=0, stretch=0.15, Q=6)
+            ax.imshow(picture, origin='lower')
     fig.savefig(os.path.join(out, 'gallery_subclasses.png'), dpi=80, bbox_inches='tight')
     plt.close(fig)
     _quantize(os.path.join(out, 'gallery_subclasses.png'))

@@ -281,7 +281,8 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
     * class 1 — one round, smooth EFF profile broader than the PSF;
     * class 2 — a single peak made asymmetric by elongation, lopsided light
       or 1-2 bright stars off-centre;
-    * class 3 — 4-9 resolved stars within 4.5 px plus diffuse light;
+    * class 3 — 4-7 resolved stars within 5 px of the brightest one, plus
+      diffuse light;
     * class 4 — 4.1 single star, 4.2 pair, 4.3 triplet, 4.4 saturated
       foreground star with spikes and bleeding, 4.5 detection on a
       diffraction spike, 4.6 galaxy nucleus, 4.7 background galaxy, 4.8 fluff

@@ -164,14 +164,14 @@ def pixel_psf(band, *, radius=PSF_RADIUS):
     """
     Pixel image of a point source centred on a pixel.
 
-    The full PSF (unit flux within `PSF_OUTER_RADIUS`) puts about 97 % of
-    the light inside the default 65 x 65 pixels (96-98 % by band).
+    The full PSF (unit flux within a radius of 128 px) puts 96-98 % of the
+    light (by band) inside the default 65 x 65 pixels.
 
     Parameters
     ----------
     band : str
     radius : int, optional
-        Half-size of the returned image (at most `PSF_RADIUS`).
+        Half-size of the returned image (at most 32).
 
     Returns
     -------
