@@ -4,6 +4,8 @@ import astropy.units as u
 
 from ..datasets import make_cluster_field
 
+__all__ = ['add_parser', 'run']
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
