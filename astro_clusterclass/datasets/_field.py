@@ -547,6 +547,7 @@ def _add_dependents(builder, counts, shape, rng, spike_angle):
             x, y = rows[p]['x'] + r * np.cos(phi), rows[p]['y'] + r * np.sin(phi)
             if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
                 break
+        x, y = float(np.clip(x, 0, nx - 1)), float(np.clip(y, 0, ny - 1))
         builder.marker(x, y, '4.9', p, f'redundant: a second detection {r:.1f} px from a '
                                        f'brighter candidate (within 5 px)')
     saturated = [i for i, r in enumerate(rows) if r['label'] == '4.4']
@@ -558,6 +559,7 @@ def _add_dependents(builder, counts, shape, rng, spike_angle):
             x, y = rows[p]['x'] + d * np.cos(a), rows[p]['y'] + d * np.sin(a)
             if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
                 break
+        x, y = float(np.clip(x, 0, nx - 1)), float(np.clip(y, 0, ny - 1))
         builder.marker(x, y, '4.5', p, f'diffraction spike: a detection on the spike of a '
                                        f'saturated star, {d:.0f} px from it')
 
