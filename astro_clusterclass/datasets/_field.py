@@ -340,7 +340,8 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
     exptime : dict, optional
         Exposure times per band (s or Quantity) replacing the NGC 3351 ones.
     center : `~astropy.coordinates.SkyCoord`, optional
-        Sky position of the image centre (default :data:`DEFAULT_CENTER`).
+        Sky position of the image centre (default ``DEFAULT_CENTER``, the
+        position of NGC 3351).
     pixel_scale : `~astropy.units.Quantity`, optional
         Pixel size (default 0.04 arcsec).
 
