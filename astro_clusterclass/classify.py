@@ -5,7 +5,9 @@ Classifying candidate tables with one model or an ensemble.
 chunk: stamps are cut for one chunk at a time (`~astro_clusterclass.
 cutouts.iter_cutouts`), normalised on the compute device, and every model
 runs over the chunk in batches; nothing loops over candidates in Python.
-Every input row comes back, in order. Rows whose stamp cannot be trusted
+Candidates are processed in order of their y position, so that each
+chunk reads one strip of the (memory-mapped) mosaic, and every input row
+comes back, in input order. Rows whose stamp cannot be trusted
 (edge, off the image, non-finite pixels, a missing band; see
 ``skip_flags``) are not classified: their flag says why and their
 classification columns are masked.
@@ -362,18 +364,22 @@ def _classify(tbl, images, owned, *, models, batch_size, dev, dtype, precision,
     done = np.zeros(n, dtype=bool)
     with torch.inference_mode(), tqdm(total=n, unit='cand', desc='classify',
                                       disable=not progress) as bar:
-        for start, cut in iter_cutouts(images, (x, y), size=size, chunk_size=chunk_size):
-            stop = start + len(cut)
-            flags[start:stop] = cut.flags
+        # Chunks follow the image rows (candidates sorted by y), so that
+        # each chunk reads one strip of the mosaic; results go back to
+        # the input order through ``order``.
+        order = np.argsort(np.where(np.isfinite(y), y, np.inf), kind='stable')
+        for start, cut in iter_cutouts(images, (x[order], y[order]), size=size,
+                                       chunk_size=chunk_size):
+            index = order[start:start + len(cut)]
+            flags[index] = cut.flags
             rows = np.flatnonzero((cut.flags & np.uint8(skip)) == 0)
             if rows.size:
                 stamps = torch.from_numpy(cut.data if rows.size == len(cut) else cut.data[rows])
-                probs[start + rows] = _run_chunk(stamps, entries, size, batch_size, dev,
-                                                 dtype)
-                done[start + rows] = True
+                probs[index[rows]] = _run_chunk(stamps, entries, size, batch_size, dev, dtype)
+                done[index[rows]] = True
             del cut
             _release_pages(maps)
-            bar.update(stop - start)
+            bar.update(len(index))
 
     finished = time.perf_counter()
     categories = np.asarray(CLASSES)
