@@ -50,8 +50,17 @@ def labels_of(truth):
     return np.array([s if s else str(c) for c, s in zip(truth['class'], truth['subclass'])])
 
 
-def _scaled(channel, lo=1.0, hi=99.8):
-    low, high = np.percentile(channel, [lo, hi])
+def _scaled(channel, lo=1.0, hi=99.8, region=1.0):
+    """
+    Scale between the percentiles of the central ``region`` (fraction of the side).
+
+    A region smaller than 1 keeps a bright neighbour near the edge of a
+    stamp from setting the scale and hiding the candidate in its centre.
+    """
+    ny, nx = channel.shape
+    ky, kx = max(3, int(round(region * ny))), max(3, int(round(region * nx)))
+    centre = channel[(ny - ky) // 2:(ny - ky) // 2 + ky, (nx - kx) // 2:(nx - kx) // 2 + kx]
+    low, high = np.percentile(centre, [lo, hi])
     return (channel - low) / max(high - low, 1e-12)
 
 
@@ -163,9 +172,9 @@ def figures(out, stars, clusters, boxes_table):
                 continue
             i = members[c]
             stamp = {b: cut.data[i, k] for k, b in enumerate(cut.bands)}
-            red = _scaled(stamp['F814W'], 5, 99.5)
-            green = _scaled(stamp['F555W'], 5, 99.5)
-            blue = _scaled((3.0 * stamp['F336W'] + stamp['F438W']) / 2.0, 5, 99.5)
+            red = _scaled(stamp['F814W'], 5, 99.5, region=0.5)
+            green = _scaled(stamp['F555W'], 5, 99.5, region=0.5)
+            blue = _scaled((3.0 * stamp['F336W'] + stamp['F438W']) / 2.0, 5, 99.5, region=0.5)
             with np.errstate(invalid='ignore'):  # all-zero padding at the image edge
                 picture = make_lupton_rgb(red, green, blue, minimum=0, stretch=0.15, Q=6)
             ax.imshow(picture, origin='lower')

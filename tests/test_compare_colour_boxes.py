@@ -1,5 +1,6 @@
 """Colour-colour boxes, their counts and the quality ratio (paper Table 2)."""
 
+import re
 import statistics
 
 import numpy as np
@@ -10,7 +11,9 @@ from astropy.table import QTable
 from astro_clusterclass.compare import (COLOUR_BOXES, assign_colour_boxes,
                                         colour_box_counts, quality_ratio)
 
-from .conftest import legus_file
+from .conftest import SHARED_DATA, legus_file
+
+PAPER = SHARED_DATA.parent / 'reference' / 'whitmore2021_phangs_hst_cluster_classification.txt'
 
 # Whitmore et al. (2021) Table 2, classes 1-3 and 1+2 (class 4 has no QR by
 # design): per galaxy NGC 628, 1433, 1566, 3351, 3627 the counts
@@ -66,6 +69,35 @@ def test_quality_ratio_reproduces_every_printed_value_of_table_2():
         assert colour == ('blue' if round(ours, 1) <= 1.0 else 'red')
     assert sum(c[5] == 'blue' for c in printed) == 28
     assert sum(c[5] == 'red' for c in printed) == 15
+
+
+def test_transcription_covers_every_row_of_the_paper_table():
+    # TABLE2 must be the paper's Table 2, every row and cell, as printed in
+    # the reference text (where it is available).
+    if not PAPER.exists():
+        pytest.skip(f'reference text not available: {PAPER}')
+    rows = {}
+    for line in PAPER.read_text().splitlines():
+        match = re.match(r'\| Class (1\+2|[1-4])d?/Box ([1-4]) \|(.*)\|\s*$', line)
+        if match:
+            cells = [c.strip() for c in match.group(3).split('|')]
+            rows[match.group(1), int(match.group(2))] = cells
+    assert len(rows) == 20  # classes 1-4 and 1+2, boxes 1-4
+    printed = 0
+    for (label, box), cells in rows.items():
+        assert len(cells) == 5, (label, box)
+        parsed = []
+        for cell in cells:
+            match = re.fullmatch(r'(?:\\textcolor(blue|red))?([\d/]+)(?:-\s*([\d.]+))?c?', cell)
+            assert match, cell
+            colour, counts, qr = match.groups()
+            parsed.append(f'{counts}-{qr} {colour}' if qr else counts)
+            printed += qr is not None
+        if label == '4':
+            assert all('-' not in c for c in parsed)  # class 4 has no QR by design
+        else:
+            assert parsed == TABLE2[label, box], (label, box)
+    assert len(TABLE2) == 16 and printed == 43
 
 
 def test_quality_ratio_only_where_every_method_has_12():

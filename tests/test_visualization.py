@@ -172,3 +172,22 @@ def test_gallery_rows_per_class():
         plot_gallery(stamps, [1, 2, 3])
     with pytest.raises(ValueError, match='outside the class scheme'):
         plot_gallery(stamps, [9] * 10)
+
+
+def test_gallery_scale_is_set_by_the_candidate_not_a_bright_neighbour():
+    # A faint candidate in the centre and a source 100 times brighter in the
+    # corner of the same 40 px stamp.
+    yy, xx = np.mgrid[:200, :200]
+    image = (np.exp(-((xx - 100) ** 2 + (yy - 100) ** 2) / 4.0)
+             + 100 * np.exp(-((xx - 83) ** 2 + (yy - 83) ** 2) / 4.0))
+    images = dict.fromkeys(['F275W', 'F336W', 'F438W', 'F555W', 'F814W'], image)
+    stamps = make_cutouts(images, ([100.0], [100.0]), size=40)
+    fig = plot_gallery(stamps, [2], per_class=1, class_order=(2,))
+    norm = fig.axes[0].images[0].norm
+    assert 0.5 < norm.vmax <= 1.0  # near the candidate's peak
+    assert norm.clip
+    whole = plot_gallery(stamps, [2], per_class=1, class_order=(2,), scale_region=1)
+    assert whole.axes[0].images[0].norm.vmax > 50  # the neighbour's peak
+    for bad in (0, 1.5, np.nan):
+        with pytest.raises(ValueError, match='scale_region must be in'):
+            plot_gallery(stamps, [2], scale_region=bad)

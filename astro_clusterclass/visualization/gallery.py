@@ -11,7 +11,7 @@ __all__ = ['plot_gallery']
 
 
 def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1, 2, 3, 4),
-                 percentile=99.5, stamp_size=1.3):
+                 percentile=99.5, stamp_size=1.3, scale_region=0.5):
     """
     One row of stamps per class.
 
@@ -31,6 +31,12 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
         Percentile interval of each stamp's display scale (asinh stretch).
     stamp_size : float, optional
         Size of a stamp in inches.
+    scale_region : float, optional
+        Side of the central square, as a fraction of the stamp side, whose
+        pixels set each stamp's display range (brighter pixels outside it
+        are clipped), so that a bright neighbour near the edge of the
+        stamp does not hide a fainter candidate in its centre. ``1`` uses
+        the whole stamp.
 
     Returns
     -------
@@ -41,7 +47,7 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
     ------
     ValueError
         If ``classes`` has another length than ``cutouts`` or holds labels
-        outside the scheme.
+        outside the scheme, or if ``scale_region`` is not in (0, 1].
     """
     band = normalize_band(band, parameter='band')
     labels = validate_classes(classes, parameter='classes').filled(-1)
@@ -51,7 +57,13 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
     if per_class < 1:
         msg = f'per_class must be at least 1, got {per_class!r}'
         raise ValueError(msg)
+    if not 0 < scale_region <= 1:
+        msg = f'scale_region must be in (0, 1], got {scale_region!r}'
+        raise ValueError(msg)
     b = list(cutouts.bands).index(band)
+    side = cutouts.data.shape[-1]
+    k = min(side, max(3, int(round(scale_region * side))))
+    centre = slice((side - k) // 2, (side - k) // 2 + k)
     rows = len(class_order)
     fig = new_figure(figsize=(stamp_size * per_class + 0.6, stamp_size * rows + 0.3),
                      layout='constrained')
@@ -68,8 +80,8 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
                     spine.set_visible(False)
                 continue
             stamp = cutouts.data[members[c], b]
-            norm = ImageNormalize(stamp, interval=PercentileInterval(percentile),
-                                  stretch=AsinhStretch())
+            vmin, vmax = PercentileInterval(percentile).get_limits(stamp[centre, centre])
+            norm = ImageNormalize(vmin=vmin, vmax=vmax, stretch=AsinhStretch(), clip=True)
             ax.imshow(stamp, origin='lower', cmap='gray', norm=norm)
             ax.set_title(str(cutouts.ids[members[c]]), fontsize=7)
     return fig
