@@ -87,6 +87,43 @@ class SimulatedField:
         return (f'<SimulatedField {nx}x{ny} px, {len(self.truth)} candidates, '
                 f'distance {self.distance:.3g}, seed {self.meta["arguments"]["seed"]}>')
 
+    def labelled_candidates(self, columns=('class', 'subclass')):
+        """
+        The candidate catalogue with truth columns joined through ``truth_id``.
+
+        This is what a human-labelled catalogue looks like: detected
+        positions (with centroid errors) and the true class of each
+        candidate, ready for training or scoring a classifier.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Truth columns to add (``'class'``, ``'subclass'``, ``'mag_F555W'``...).
+
+        Returns
+        -------
+        table : `~astropy.table.QTable`
+            A new table: the candidate columns, then ``columns``.
+
+        Examples
+        --------
+        >>> from astro_clusterclass.datasets import make_cluster_field
+        >>> field = make_cluster_field((256, 256), 20, seed=1)
+        >>> field.labelled_candidates().colnames
+        ['id', 'x', 'y', 'coord', 'truth_id', 'class', 'subclass']
+        """
+        unknown = [c for c in columns if c not in self.truth.colnames or c in ('x', 'y', 'id')]
+        if unknown:
+            msg = (f'columns {unknown} are not truth columns that can be joined; truth '
+                   f'columns: {self.truth.colnames}')
+            raise ValueError(msg)
+        row_of = {int(i): r for r, i in enumerate(self.truth['id'])}
+        rows = np.array([row_of[int(i)] for i in self.candidates['truth_id']], dtype=int)
+        out = QTable(self.candidates, copy=True)
+        for name in columns:
+            out[name] = self.truth[name][rows]
+        return out
+
     def write(self, directory, *, prefix='field', overwrite=False):
         """
         Write one FITS file per band and the truth and candidate tables (ECSV).

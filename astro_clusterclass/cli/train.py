@@ -1,0 +1,102 @@
+"""``clusterclass train``: train a classifier (or an ensemble) on a labelled catalogue."""
+
+import json
+import os
+
+from ..images import load_images
+from ..models import list_models
+from ..training import BALANCE, OPTIMIZERS, SCHEDULES, train_ensemble, train_model
+from ._common import add_catalog_arguments, read_catalog
+
+__all__ = ['add_parser', 'run']
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        'train', help='train a classifier on human (or simulated) labels',
+        description='Train a network on the labelled candidates of CATALOG and its five '
+                    'band images, as Whitmore et al. (2021, Appendix 10.2) do: random '
+                    'objects per batch, random 90-degree rotations and flips, a held-out '
+                    'test split. Writes a safetensors checkpoint with its training data, '
+                    'settings and test metrics; an interrupted run resumes from its '
+                    'resume file.')
+    add_catalog_arguments(parser)
+    parser.add_argument('images', metavar='IMAGE', nargs=5,
+                        help='five band images (FITS); bands are read from the headers')
+    parser.add_argument('--bands', nargs=5, default=None, metavar='BAND',
+                        help='bands of the five images, if the headers do not say')
+    parser.add_argument('-o', '--output', required=True,
+                        help='checkpoint to write (.safetensors), or a folder with --ensemble')
+    parser.add_argument('--label-column', default='class',
+                        help="column with classes 1-4 (default 'class')")
+    parser.add_argument('--drop-unknown-labels', action='store_true',
+                        help='leave out rows labelled outside 1-4 (e.g. LEGUS 0, not '
+                             'inspected) instead of stopping with an error')
+    parser.add_argument('-a', '--architecture', default='compactnet', choices=list_models())
+    parser.add_argument('--ensemble', type=int, default=None, metavar='N',
+                        help='train N models with seeds SEED, SEED+1, ... into the folder -o')
+    parser.add_argument('--init', default='random',
+                        help="'random', 'imagenet' (torchvision weights) or a checkpoint to "
+                             "fine-tune (default 'random')")
+    parser.add_argument('--cutout-size', type=int, default=None, metavar='PX')
+    parser.add_argument('--n-batches', type=int, default=2000)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--lr', type=float, default=1e-3, help='(peak) learning rate')
+    parser.add_argument('--optimizer', default='adamw', choices=list(OPTIMIZERS))
+    parser.add_argument('--weight-decay', type=float, default=1e-4)
+    parser.add_argument('--schedule', default='cosine', choices=SCHEDULES)
+    parser.add_argument('--balance', default='sampling',
+                        choices=[b for b in BALANCE if b] + ['none'],
+                        help='class imbalance: equal sampling of classes (default), loss '
+                             'weights, or none')
+    parser.add_argument('--test-fraction', type=float, default=0.2)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--checkpoint-every', type=int, default=500, metavar='N',
+                        help='write the resume file every N batches (default 500)')
+    parser.add_argument('--no-resume', action='store_true',
+                        help='start again even if a resume file exists')
+    parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
+    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--overwrite', action='store_true')
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    tbl = read_catalog(args.catalog, format=args.format, class_column=args.class_column)
+    options = dict(label_column=args.label_column,
+                   unknown_labels='drop' if args.drop_unknown_labels else 'error',
+                   init=args.init, n_batches=args.n_batches, batch_size=args.batch_size,
+                   lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
+                   schedule=args.schedule,
+                   balance=None if args.balance == 'none' else args.balance,
+                   test_fraction=args.test_fraction, checkpoint_every=args.checkpoint_every,
+                   resume=not args.no_resume, device=args.device, precision=args.precision,
+                   progress=not args.no_progress, seed=args.seed)
+    with load_images(args.images, bands=args.bands) as images:
+        if args.ensemble is not None:
+            paths, evaluation = train_ensemble(
+                tbl, images=images, output_dir=args.output, cutout_size=args.cutout_size,
+                architectures={args.architecture: args.ensemble}, **options)
+            print(f'ensemble of {len(paths)} {args.architecture} models in {args.output}')
+        else:
+            if os.path.exists(args.output) and not args.overwrite:
+                msg = f'{args.output!r} exists; pass --overwrite to replace it'
+                raise FileExistsError(msg)
+            result = train_model(tbl, images=images, architecture=args.architecture,
+                                 cutout_size=args.cutout_size, output=args.output,
+                                 overwrite=args.overwrite,
+                                 checkpoint=f'{args.output}.resume.pt', **options)
+            evaluation = result.evaluation
+            training = result.model.meta['training']
+            n_train = sum(map(int, training['class_counts_train'].values()))
+            print(f'trained {args.architecture} on {n_train} objects, '
+                  f'{training["n_batches"]} batches in {training["seconds"]:.0f} s '
+                  f'({training["images_per_second"]:.0f} images/s)')
+            print(f'wrote {result.path} (sha256 {result.sha256})')
+    print('held-out test split:')
+    print(evaluation)
+    if args.ensemble is None:
+        print(json.dumps({'accuracy': evaluation.accuracy,
+                          'mean_class_accuracy': evaluation.mean_class_accuracy,
+                          'cluster_accuracy': evaluation.cluster_accuracy}))

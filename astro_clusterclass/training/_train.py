@@ -1,0 +1,566 @@
+"""
+Training classifiers from labelled candidates (Whitmore et al. 2021, Appendix 10.2).
+
+`train_model` fine-tunes (or trains from scratch) one network of the model
+registry; `train_ensemble` trains several with different seeds on one
+split, as the PHANGS-HST ensemble of 10 ResNet18 + 10 VGG19-BN.
+
+Reproducibility and resuming: the random numbers of batch ``b`` depend on
+``(seed, b)`` only (`~astro_clusterclass.training._augment.batch_seed`),
+the model's initial weights on ``seed``, and the training state (weights,
+optimiser, learning-rate schedule, history) is written to a resume file
+every ``checkpoint_every`` batches and when the run is interrupted. A
+resumed run therefore draws the same batches as an uninterrupted one and
+ends with the same weights.
+"""
+
+import datetime
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from astropy.table import QTable, Table
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._version import __version__
+from ..classes import CLASSES
+from ..classify import resolve_device
+from ..ensemble import consolidate
+from ..models import DEFAULT_CUTOUT_SIZE, get_model, load_model, save_checkpoint
+from ..preprocessing import StampNormalization
+from ._augment import augment, draw_batch, loss_weights, sampling_weights
+from ._data import TrainingSet, make_training_set, split_train_test
+from ._evaluate import Evaluation, evaluate_classes, predict_stamps
+
+__all__ = ['TrainingResult', 'train_model', 'train_ensemble', 'OPTIMIZERS', 'SCHEDULES']
+
+#: Optimisers by name: (class, extra keywords).
+OPTIMIZERS = {
+    'adamw': (torch.optim.AdamW, {}),
+    'adam': (torch.optim.Adam, {}),
+    'sgd': (torch.optim.SGD, {'momentum': 0.9, 'nesterov': True}),
+}
+
+#: Learning-rate schedules over the run.
+SCHEDULES = ('cosine', 'constant')
+
+#: Identifies resume files (and their layout version).
+STATE_FORMAT = 'astro_clusterclass-training-state-1'
+
+_PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16}
+
+
+@dataclass
+class TrainingResult:
+    """
+    What `train_model` returns.
+
+    Attributes
+    ----------
+    model : `torch.nn.Module`
+        The trained network (eval mode) with ``meta['training']`` and
+        ``meta['metrics']`` filled in.
+    evaluation : `~astro_clusterclass.training.Evaluation`
+        Scores on the held-out test split.
+    history : `~astropy.table.QTable`
+        Per batch: ``batch``, ``loss``, ``accuracy`` (on the augmented
+        training batch) and ``lr``.
+    train_index, test_index : `~numpy.ndarray`
+        Rows of the training set used to train and held out.
+    path : str or None
+        Checkpoint written (``output``), with its ``sha256``.
+    sha256 : str or None
+    """
+
+    model: nn.Module
+    evaluation: Evaluation
+    history: QTable
+    train_index: np.ndarray
+    test_index: np.ndarray
+    path: str = None
+    sha256: str = None
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        msg = f'{name} must be a positive integer, got {value!r}'
+        raise ValueError(msg)
+    return int(value)
+
+
+def _positive_float(value, name):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float('nan')
+    if not (np.isfinite(number) and number > 0):
+        msg = f'{name} must be a positive number, got {value!r}'
+        raise ValueError(msg)
+    return number
+
+
+def _as_training_set(data, labels, images, *, size, label_column, unknown_labels, group):
+    """The `TrainingSet` meant by the ``data``/``labels``/``images`` arguments."""
+    if isinstance(data, TrainingSet):
+        if labels is not None or images is not None:
+            msg = 'labels and images must be None when data is a TrainingSet'
+            raise ValueError(msg)
+        if data.size != size:
+            msg = (f'the TrainingSet was made for {data.size} px inputs but the model '
+                   f'takes {size} px (cutout_size); make the set with size={size}')
+            raise ValueError(msg)
+        return data
+    if isinstance(data, Table):
+        if images is None:
+            msg = 'images is required when data is a table of candidates'
+            raise ValueError(msg)
+        if labels is not None:
+            msg = 'labels must be None when data is a table: name the column with label_column'
+            raise ValueError(msg)
+        return make_training_set(data, images, size=size, label_column=label_column,
+                                 unknown_labels=unknown_labels, group=group)
+    if labels is None:
+        msg = ('labels is required when data are stamps; give data as stamps + labels, a '
+               'labelled table + images, or a TrainingSet')
+        raise ValueError(msg)
+    return TrainingSet.from_arrays(data, labels, size=size, unknown_labels=unknown_labels)
+
+
+def _natural_size(data):
+    """Input size implied by the data (a set's size, odd stamps' side), or None."""
+    if isinstance(data, TrainingSet):
+        return data.size
+    if isinstance(data, Table):
+        return None
+    side = np.shape(getattr(data, 'data', data))[-1]
+    return side if side % 2 else side - 1
+
+
+def _build_model(architecture, init, *, cutout_size, normalization, model_config, seed,
+                 progress):
+    """A fresh model and its ``init`` description, seeded."""
+    torch.manual_seed(seed)
+    config = dict(model_config or {})
+    if init in ('random', 'imagenet'):
+        if init == 'imagenet':
+            config['weights_backbone'] = 'IMAGENET1K_V1'
+        model = get_model(architecture, cutout_size=cutout_size or DEFAULT_CUTOUT_SIZE,
+                          normalization=normalization, progress=progress, **config)
+        return model.train()
+    if model_config:
+        msg = 'model_config applies to new models only, not when init is a checkpoint'
+        raise ValueError(msg)
+    model = load_model(init, progress=progress, categories=CLASSES)
+    if architecture is not None and model.meta['architecture'] != architecture:
+        msg = (f'init={init!r} is a {model.meta["architecture"]!r} model but '
+               f'architecture={architecture!r}')
+        raise ValueError(msg)
+    if cutout_size is not None and cutout_size != model.meta['cutout_size']:
+        msg = (f'cutout_size={cutout_size} conflicts with init={init!r}, made for '
+               f'{model.meta["cutout_size"]} px stamps')
+        raise ValueError(msg)
+    if normalization is not None and \
+            StampNormalization.from_dict(normalization).to_dict() != \
+            model.meta['normalization']:
+        msg = f'normalization conflicts with that of init={init!r}'
+        raise ValueError(msg)
+    model.meta['init'] = f'checkpoint:{model.meta.get("sha256")}'
+    for key in ('sha256', 'source', 'weights'):
+        model.meta.pop(key, None)
+    return model.train()
+
+
+def _save_state(path, state):
+    """Write a resume file atomically (a crash never leaves half a file)."""
+    tmp = f'{path}.tmp'
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path, config):
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
+        msg = f'checkpoint={path!r} is not a training resume file of this package'
+        raise ValueError(msg)
+    saved = json.loads(state['config'])
+    differ = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    if differ:
+        shown = ', '.join(f'{k}: {saved.get(k)!r} then, {config.get(k)!r} now' for k in differ)
+        msg = (f'checkpoint={path!r} was written by a run with other settings or data '
+               f'({shown}); pass resume=False to start again, or another checkpoint path')
+        raise ValueError(msg)
+    return state
+
+
+def train_model(data, labels=None, *, images=None, architecture='compactnet', init='random',
+                cutout_size=None, normalization=None, model_config=None, n_batches=2000,
+                batch_size=32, lr=1e-3, optimizer='adamw', weight_decay=1e-4,
+                schedule='cosine', balance='sampling', test_fraction=0.2, split='object',
+                test_groups=None, seed=0, split_seed=None, label_column='class',
+                unknown_labels='error', group=None, output=None, overwrite=False,
+                checkpoint=None, checkpoint_every=500, resume=True, device='auto',
+                precision='fp32', progress=True, callback=None):
+    """
+    Train one classifier on labelled candidates.
+
+    Follows Whitmore et al. (2021, Appendix 10.2): each batch draws random
+    objects of the training split, rotates each by a random multiple of 90
+    degrees and flips it with probability 0.5; a held-out test split
+    measures the accuracy.
+
+    Parameters
+    ----------
+    data : `TrainingSet`, `~astropy.table.Table` or array
+        Labelled stamps (a `TrainingSet`), a labelled candidate table (with
+        ``images``), or ``(N, 5, S, S)`` stamps / `~astro_clusterclass.cutouts.Cutouts`
+        (with ``labels``).
+    labels : array-like, optional
+        Classes 1-4 of the stamps.
+    images : any input of `~astro_clusterclass.load_images`, optional
+        The five bands, when ``data`` is a table.
+    architecture : str, optional
+        A registered model (`~astro_clusterclass.models.list_models`).
+    init : str, optional
+        ``'random'`` (from scratch), ``'imagenet'`` (torchvision ImageNet
+        weights, stem adapted to five bands; needs the network or the file
+        in the torch cache) or a checkpoint (file, URL, registry name) to
+        fine-tune.
+    cutout_size : int, optional
+        Network input side (default: the checkpoint's, else
+        :data:`~astro_clusterclass.models.DEFAULT_CUTOUT_SIZE`).
+    normalization : `~astro_clusterclass.preprocessing.StampNormalization` or dict, optional
+        Input normalisation of a new model (default asinh).
+    model_config : dict, optional
+        Further builder keywords of a new model (e.g. ``{'widths': [16, 32]}``).
+    n_batches : int, optional
+        Number of batches (10 000 in the paper).
+    batch_size : int, optional
+        Objects per batch (32 in the paper).
+    lr : float, optional
+        (Peak) learning rate.
+    optimizer : {'adamw', 'adam', 'sgd'}, optional
+    weight_decay : float, optional
+    schedule : {'cosine', 'constant'}, optional
+        Learning-rate schedule over ``n_batches``.
+    balance : {'sampling', 'weights', None}, optional
+        Class imbalance: draw every class equally often, weight the loss
+        by inverse class frequency, or neither.
+    test_fraction : float, optional
+        Held-out fraction (see `split_train_test`).
+    split : {'object', 'group'}, optional
+        Hold out objects class by class, or whole groups (galaxies).
+    test_groups : sequence of str, optional
+        Groups to hold out with ``split='group'``.
+    seed : int, optional
+        Seed of the initial weights and of every batch.
+    split_seed : int, optional
+        Seed of the split (default ``seed``); ensembles share one.
+    label_column, unknown_labels, group : optional
+        How to read a table (see `make_training_set`).
+    output : str or path-like, optional
+        Write the trained model here (safetensors, `~astro_clusterclass.models.save_checkpoint`).
+    overwrite : bool, optional
+        Replace an existing ``output``.
+    checkpoint : str or path-like, optional
+        Resume file, written every ``checkpoint_every`` batches and when the
+        run is interrupted (read with ``torch.load(weights_only=True)``).
+    checkpoint_every : int, optional
+    resume : bool, optional
+        Continue from ``checkpoint`` if it exists (its settings and data
+        must match, else a `ValueError` says what differs).
+    device : str, optional
+        ``'auto'`` (a CUDA GPU when present), ``'cpu'``, ``'cuda'``.
+    precision : {'fp32', 'bf16'}, optional
+        ``'bf16'`` runs forward and backward passes under bf16 autocast
+        (weights and optimiser stay fp32).
+    progress : bool, optional
+        Progress bar with the running loss and accuracy.
+    callback : callable, optional
+        Called as ``callback(batch, loss, accuracy)`` after every batch.
+
+    Returns
+    -------
+    result : `TrainingResult`
+
+    Raises
+    ------
+    ValueError
+        For labels outside 1-4 (unless ``unknown_labels='drop'``), classes
+        too small for the split, mismatched lengths, unknown options; the
+        message names the parameter.
+    ConnectionError
+        If ``init='imagenet'`` and the weights can be neither found in the
+        torch cache nor downloaded.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass.training import train_model
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([1, 2, 3, 4], 10)
+    >>> stamps = rng.normal(size=(40, 5, 17, 17)).astype('f4')
+    >>> stamps[:, :, 8, 8] += labels[:, None] * 20   # a learnable signal
+    >>> result = train_model(stamps, labels, architecture='compactnet',
+    ...                      model_config={'widths': [8, 16]}, n_batches=30,
+    ...                      progress=False, seed=1)
+    >>> result.model.meta['cutout_size'], len(result.history)
+    (17, 30)
+    >>> result.evaluation.n, result.model.meta['training']['class_counts_test']
+    (8, {'1': 2, '2': 2, '3': 2, '4': 2})
+    """
+    n_batches = _positive_int(n_batches, 'n_batches')
+    batch_size = _positive_int(batch_size, 'batch_size')
+    checkpoint_every = _positive_int(checkpoint_every, 'checkpoint_every')
+    lr = _positive_float(lr, 'lr')
+    if optimizer not in OPTIMIZERS:
+        msg = f'optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}'
+        raise ValueError(msg)
+    if schedule not in SCHEDULES:
+        msg = f'schedule must be one of {SCHEDULES}, got {schedule!r}'
+        raise ValueError(msg)
+    if precision not in _PRECISIONS:
+        msg = f'precision must be one of {list(_PRECISIONS)}, got {precision!r}'
+        raise ValueError(msg)
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        msg = f'weight_decay must be a non-negative number, got {weight_decay!r}'
+        raise ValueError(msg)
+    sampling_weights([], balance)  # validates ``balance`` before any work
+    if output is not None and os.path.exists(output) and not overwrite:
+        msg = f'output={os.fspath(output)!r} exists; pass overwrite=True to replace it'
+        raise FileExistsError(msg)
+    dev = resolve_device(device)
+    split_seed = seed if split_seed is None else split_seed
+
+    if cutout_size is None and init in ('random', 'imagenet'):
+        cutout_size = _natural_size(data)
+    model = _build_model(architecture, init, cutout_size=cutout_size,
+                         normalization=normalization, model_config=model_config, seed=seed,
+                         progress=progress)
+    size = int(model.meta['cutout_size'])
+    tset = _as_training_set(data, labels, images, size=size, label_column=label_column,
+                            unknown_labels=unknown_labels, group=group)
+    train_index, test_index = split_train_test(tset, test_fraction=test_fraction, by=split,
+                                               test_groups=test_groups, seed=split_seed)
+    categories = [int(k) for k in model.meta['categories']]
+    target_of = {k: i for i, k in enumerate(categories)}
+    targets = torch.tensor([target_of[int(k)] for k in tset.labels], dtype=torch.long)
+    train_labels = tset.labels[train_index]
+
+    config = {'architecture': model.meta['architecture'], 'config': model.meta['config'],
+              'init': model.meta.get('init'), 'cutout_size': size,
+              'normalization': model.meta['normalization'], 'n_batches': n_batches,
+              'batch_size': batch_size, 'lr': lr, 'optimizer': optimizer,
+              'weight_decay': float(weight_decay), 'schedule': schedule, 'balance': balance,
+              'test_fraction': test_fraction, 'split': split,
+              'test_groups': None if test_groups is None else sorted(test_groups),
+              'seed': int(seed), 'split_seed': int(split_seed), 'precision': precision,
+              'data_sha256': tset.fingerprint()}
+
+    model = model.to(dev)
+    opt_class, opt_kwargs = OPTIMIZERS[optimizer]
+    opt = opt_class(model.parameters(), lr=lr, weight_decay=float(weight_decay), **opt_kwargs)
+    if schedule == 'cosine':
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_batches)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    history = {'batch': [], 'loss': [], 'accuracy': [], 'lr': []}
+    start = 0
+    if checkpoint is not None and resume and os.path.exists(checkpoint):
+        state = _load_state(checkpoint, config)
+        model.load_state_dict(state['model'], strict=True)
+        opt.load_state_dict(state['optimizer'])
+        sched.load_state_dict(state['scheduler'])
+        history = {k: [float(v) for v in state['history'][k].tolist()] for k in history}
+        history['batch'] = [int(v) for v in history['batch']]
+        start = int(state['batch'])
+
+    def state_at(batch):
+        return {'format': STATE_FORMAT, 'batch': batch, 'config': json.dumps(config),
+                'model': {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(),
+                'history': {k: torch.tensor(v, dtype=torch.float64)
+                            for k, v in history.items()},
+                'version': __version__}
+
+    weights = sampling_weights(train_labels, balance)
+    class_weights = loss_weights(train_labels, balance, categories)
+    criterion = nn.CrossEntropyLoss(
+        weight=None if class_weights is None else class_weights.to(dev))
+    norm = StampNormalization.from_dict(model.meta['normalization'])
+    stamps = tset.stamps
+    autocast = _PRECISIONS[precision]
+    model.train()
+    started = time.perf_counter()
+    completed, stepping = start, False
+    running_loss = running_acc = None
+    try:
+        with torch.random.fork_rng(devices=[]), \
+                tqdm(total=n_batches, initial=start, unit='batch', desc='train',
+                     disable=not progress) as bar:
+            for b in range(start, n_batches):
+                index, turns, flips = draw_batch(weights, batch_size, seed, b)
+                rows = train_index[index.numpy()]
+                x = augment(torch.from_numpy(stamps[rows]), turns, flips)[:, :, :size, :size]
+                x = norm.apply(x).to(dev)
+                y = targets[rows].to(dev)
+                torch.manual_seed(seed * 1_000_003 + b)  # dropout of this batch
+                with torch.autocast(dev.type, dtype=autocast, enabled=autocast is not None):
+                    logits = model(x)
+                    loss = criterion(logits.float(), y)
+                stepping = True
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                stepping = False
+                completed = b + 1
+                loss_value = float(loss.detach())
+                acc = float((logits.detach().argmax(1) == y).float().mean())
+                history['batch'].append(b)
+                history['loss'].append(loss_value)
+                history['accuracy'].append(acc)
+                history['lr'].append(float(opt.param_groups[0]['lr']))
+                running_loss = loss_value if running_loss is None else \
+                    0.95 * running_loss + 0.05 * loss_value
+                running_acc = acc if running_acc is None else 0.95 * running_acc + 0.05 * acc
+                bar.set_postfix(loss=f'{running_loss:.3f}', acc=f'{running_acc:.2f}',
+                                refresh=False)
+                bar.update(1)
+                if checkpoint is not None and completed % checkpoint_every == 0 \
+                        and completed < n_batches:
+                    _save_state(checkpoint, state_at(completed))
+                if callback is not None:
+                    callback(b, loss_value, acc)
+    except BaseException:
+        # Interrupted (Ctrl-C, a failing callback, ...): keep the last
+        # complete batch so that ``resume=True`` continues from there. A
+        # batch interrupted inside the optimiser step is not complete.
+        if checkpoint is not None and not stepping and completed > start:
+            _save_state(checkpoint, state_at(completed))
+        raise
+    elapsed = time.perf_counter() - started
+
+    model.eval()
+    predicted, _ = predict_stamps(model, stamps[test_index], size=size, device=dev)
+    evaluation = evaluate_classes(tset.labels[test_index], predicted)
+    trained = n_batches - start
+    model.meta['training'] = {
+        'data': tset.describe(),
+        'class_counts_train': {str(k): v for k, v in tset.class_counts(train_index).items()},
+        'class_counts_test': {str(k): v for k, v in tset.class_counts(test_index).items()},
+        **{k: config[k] for k in ('n_batches', 'batch_size', 'lr', 'optimizer',
+                                  'weight_decay', 'schedule', 'balance', 'test_fraction',
+                                  'split', 'test_groups', 'seed', 'split_seed', 'precision')},
+        'augmentation': 'random 90-degree rotations, left-right flip with p=0.5',
+        'resumed_at_batch': start or None,
+        'final_loss': float(np.mean(history['loss'][-50:])) if history['loss'] else None,
+        'seconds': round(elapsed, 1),
+        'images_per_second': round(trained * batch_size / elapsed, 1) if elapsed else None,
+        'device': str(dev), 'torch_threads': torch.get_num_threads(),
+        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+        'astro_clusterclass': __version__, 'torch': str(torch.__version__),
+    }
+    model.meta['metrics'] = {'test': evaluation.to_dict()}
+    model = model.cpu()
+    path = sha = None
+    if output is not None:
+        sha = save_checkpoint(model, output, overwrite=overwrite)
+        path = os.fspath(output)
+        model.meta['sha256'] = sha
+    if checkpoint is not None and os.path.exists(checkpoint):
+        os.remove(checkpoint)  # finished: the resume file is no longer needed
+    hist = QTable({k: np.asarray(v) for k, v in history.items()})
+    hist['batch'] = hist['batch'].astype(np.int64)
+    return TrainingResult(model=model, evaluation=evaluation, history=hist,
+                          train_index=train_index, test_index=test_index, path=path,
+                          sha256=sha)
+
+
+def _members(architectures):
+    if isinstance(architectures, dict):
+        architectures = list(architectures.items())
+    members = []
+    for item in architectures:
+        name, count = (item, 1) if isinstance(item, str) else item
+        members += [name] * _positive_int(count, f'architectures[{name!r}]')
+    if not members:
+        msg = 'architectures is empty'
+        raise ValueError(msg)
+    return members
+
+
+def train_ensemble(data, labels=None, *, output_dir, images=None,
+                   architectures=(('resnet18', 10), ('vgg19_bn', 10)), seed=0,
+                   cutout_size=None, label_column='class', unknown_labels='error',
+                   progress=True, **kwargs):
+    """
+    Train an ensemble: several networks with different seeds on one split.
+
+    Member ``i`` (counting from 0) is trained with ``seed + i``; all share
+    the test split drawn with ``seed``, so the ensemble is scored on
+    objects none of its members saw. Members whose checkpoint exists in
+    ``output_dir`` are loaded instead of trained again; a member that was
+    interrupted resumes from its resume file.
+
+    Parameters
+    ----------
+    data, labels, images : optional
+        As in `train_model`; a table is cut into stamps once for all members.
+    output_dir : str or path-like
+        Folder of the checkpoints ``<architecture>_<NN>.safetensors``.
+    architectures : dict or sequence, optional
+        ``{'resnet18': 10, 'vgg19_bn': 10}`` (the paper's ensemble), or a
+        sequence of names or ``(name, count)`` pairs.
+    seed : int, optional
+        Seed of the first member and of the split.
+    cutout_size : int, optional
+        One input size for every member (default
+        :data:`~astro_clusterclass.models.DEFAULT_CUTOUT_SIZE`).
+    **kwargs
+        Other options of `train_model` (``n_batches``, ``lr``, ``init``...).
+
+    Returns
+    -------
+    paths : list of str
+        The members' checkpoints, in order (pass them to
+        `~astro_clusterclass.classify_table` as ``models``).
+    evaluation : `~astro_clusterclass.training.Evaluation`
+        The ensemble's mode (consolidated as
+        `~astro_clusterclass.ensemble.consolidate`) on the shared test split.
+    """
+    for key in ('output', 'checkpoint', 'split_seed', 'architecture'):
+        if key in kwargs:
+            msg = f'{key} is set per member by train_ensemble; do not pass it'
+            raise ValueError(msg)
+    members = _members(architectures)
+    size = int(cutout_size or DEFAULT_CUTOUT_SIZE)
+    tset = _as_training_set(data, labels, images, size=size, label_column=label_column,
+                            unknown_labels=unknown_labels, group=kwargs.pop('group', None)) \
+        if not isinstance(data, TrainingSet) else data
+    size = tset.size
+    os.makedirs(output_dir, exist_ok=True)
+    paths, count = [], {}
+    for i, name in enumerate(members):
+        count[name] = count.get(name, 0) + 1
+        path = os.path.join(os.fspath(output_dir), f'{name}_{count[name]:02d}.safetensors')
+        paths.append(path)
+        if os.path.exists(path):
+            continue
+        train_model(tset, architecture=name, cutout_size=size, seed=seed + i, split_seed=seed,
+                    output=path, checkpoint=path.replace('.safetensors', '.resume.pt'),
+                    progress=progress, **kwargs)
+    _, test_index = split_train_test(tset, test_fraction=kwargs.get('test_fraction', 0.2),
+                                     by=kwargs.get('split', 'object'),
+                                     test_groups=kwargs.get('test_groups'), seed=seed)
+    classes, probs = [], []
+    for path in paths:
+        model = load_model(path)
+        pred, prob = predict_stamps(model, tset.stamps[test_index], size=size)
+        classes.append(pred)
+        probs.append(prob)
+    ensemble = consolidate(np.stack(classes, axis=1), np.stack(probs, axis=1))
+    return paths, evaluate_classes(tset.labels[test_index], ensemble['class_mode'])
