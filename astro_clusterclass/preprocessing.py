@@ -7,8 +7,9 @@ and field to field. Every network of this package sees its stamps through
 one `StampNormalization`, and the exact normalisation a model was trained
 with is stored in its weights record (``meta['normalization']``, the
 output of `StampNormalization.to_dict`) so that inference applies the
-same transform as training. The training code and `classify_table` both
-call it; nobody re-implements it.
+same transform as training. The training code and
+`~astro_clusterclass.classify.classify_table` both call it; nobody
+re-implements it.
 
 Methods
 -------

@@ -205,8 +205,6 @@ def test_bad_inputs(field, candidates, models, tmp_path):
         classify_table(candidates, field, models=[])
     with pytest.raises(ValueError, match="unknown model 'resnet50'.*compactnet"):
         classify_table(candidates, field, models='resnet50')
-    with pytest.raises(ValueError, match='no default model is installed yet'):
-        classify_table(candidates, field)
     three = get_model('compactnet', num_classes=3, widths=(8, 16))
     with pytest.raises(ValueError, match=r'classes \[0, 1, 2\], expected \[1, 2, 3, 4\]'):
         classify_table(candidates, field, models=three)

@@ -44,10 +44,6 @@ def test_classify_command_writes_fits(tmp_path, small_field_files, capsys):
 def test_classify_command_errors(tmp_path, small_field_files, capsys):
     catalog, model, _ = _inputs(tmp_path, small_field_files)
     status = main(['classify', catalog, *small_field_files, '-o', str(tmp_path / 'o.ecsv'),
-                   '--no-progress'])
-    assert status == 1
-    assert 'no default model is installed yet' in capsys.readouterr().err
-    status = main(['classify', catalog, *small_field_files, '-o', str(tmp_path / 'o.ecsv'),
                    '--models', 'nonsense_model', '--no-progress'])
     assert status == 1
     assert "unknown model 'nonsense_model'" in capsys.readouterr().err

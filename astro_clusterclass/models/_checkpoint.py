@@ -26,7 +26,8 @@ from ..preprocessing import StampNormalization
 from ._api import (REQUIRED_META, Weights, WeightsEnum, get_model, get_model_weights,
                    get_weight, list_models, load_state_dict_strict, resolve_location)
 
-__all__ = ['save_checkpoint', 'load_checkpoint', 'load_model', 'check_meta', 'sha256_file']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'load_model', 'check_meta', 'sha256_file',
+           'read_checkpoint_meta']
 
 #: Header key of the metadata in safetensors files.
 META_KEY = 'astro_clusterclass'
@@ -144,6 +145,37 @@ def _fetch(source, progress):
         msg = f'checkpoint {source!r} does not exist'
         raise FileNotFoundError(msg)
     return source
+
+
+def read_checkpoint_meta(path):
+    """
+    The metadata of a local safetensors checkpoint, without reading its tensors.
+
+    Used to build the records of weights shipped with the package (their
+    metadata lives in the file, once); no hash check: loading the weights
+    checks the hash.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    meta : dict
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        msg = f'weights file {path!r} is missing: the installation is incomplete'
+        raise FileNotFoundError(msg)
+    if not _is_safetensors(path):
+        msg = f'{path!r} is not a safetensors file'
+        raise ValueError(msg)
+    with safetensors.safe_open(path, framework='pt', device='cpu') as fh:
+        header = fh.metadata() or {}
+    if META_KEY not in header:
+        msg = f'{path!r} has no astro_clusterclass metadata'
+        raise ValueError(msg)
+    return json.loads(header[META_KEY])
 
 
 def load_checkpoint(source, *, sha256=None, progress=False):

@@ -14,8 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..bands import BANDS
-from ._api import (WeightsEnum, attach_meta, build_with_weights, register_model,
-                   settings_from, split_weights)
+from ._api import (WEIGHTS_DIR, Weights, WeightsEnum, attach_meta, build_with_weights,
+                   register_model, settings_from, split_weights)
 
 __all__ = ['CompactNet', 'CompactNet_Weights', 'compactnet']
 
@@ -62,14 +62,31 @@ class CompactNet(nn.Module):
         return self.fc(self.dropout(torch.cat([surroundings, centre], dim=1)))
 
 
+def _bundled(filename, sha256):
+    """The record of a weights file shipped in ``WEIGHTS_DIR`` (its metadata is in the file)."""
+    from ._checkpoint import read_checkpoint_meta
+    return Weights(url=filename, sha256=sha256,
+                   meta=read_checkpoint_meta(WEIGHTS_DIR / filename))
+
+
 class CompactNet_Weights(WeightsEnum):
     """
     Trained weights of `compactnet`.
 
-    The bundled model (trained on simulated fields, a file in
-    :data:`~astro_clusterclass.models.WEIGHTS_DIR`) becomes a member and
-    ``DEFAULT`` when it is trained; until then the enum is empty.
+    ``SIM_V1`` (= ``DEFAULT``, the package's default model) was trained by
+    ``scripts/train_bundled_model.py`` with
+    `~astro_clusterclass.training.train_model` on eight simulated
+    five-band fields (`~astro_clusterclass.datasets.make_cluster_field`,
+    6-15 Mpc), 32 px stamps. **It has seen simulations only**, never a
+    real HST image: use it on simulated fields, for tests and demos, or as
+    a start for fine-tuning on human classifications. Its metadata holds
+    the training data, settings and the accuracies on held-out simulated
+    fields (``CompactNet_Weights.DEFAULT.meta['metrics']``).
     """
+
+    SIM_V1 = _bundled('compactnet_sim_v1-dd15eee3.safetensors',
+                      'dd15eee308769df69fa94812fbaeda2771eb8f2b66b823c3b15c93a557bdc136')
+    DEFAULT = SIM_V1
 
 
 @register_model(weights=CompactNet_Weights)
@@ -93,7 +110,7 @@ def compactnet(*, weights=None, weights_backbone=None, progress=True, num_classe
     >>> from astro_clusterclass.models import get_model
     >>> model = get_model('compactnet').eval()
     >>> model.meta['cutout_size'], model.meta["num_params"] < 400_000
-    (64, True)
+    (32, True)
     >>> model(torch.zeros(3, 5, 64, 64)).shape
     torch.Size([3, 4])
     """

@@ -41,8 +41,8 @@ def vgg19_bn(*, weights=None, weights_backbone=None, progress=True, num_classes=
 
     Parameters are those of `~astro_clusterclass.models.resnet18`; the stem
     is ``features.0`` and the replaced head ``classifier.6``. Use
-    `fold_classifier` (done by `~astro_clusterclass.classify_table`) for
-    fast inference on stamps below 224 px.
+    `fold_classifier` (done by `~astro_clusterclass.classify.classify_table`)
+    for fast inference on stamps below 224 px.
 
     Returns
     -------
