@@ -10,6 +10,23 @@ from .ds9 import write_ds9_regions  # noqa: F401
 from .images import BandImages, load_images  # noqa: F401
 from .io import read_legus  # noqa: F401
 
+#: Functions that need torch, imported on first use so that reading
+#: catalogues and comparing classifications do not load it.
+_LAZY = {'classify_table': 'classify', 'train_model': 'training',
+         'train_ensemble': 'training', 'evaluate': 'training', 'run_pipeline': 'pipeline'}
+
 __all__ = ['__version__', 'BANDS', 'BandImages', 'load_images', 'CutoutFlag',
            'Cutouts', 'make_cutouts', 'iter_cutouts', 'write_cutout_fits',
-           'read_cutout_fits', 'read_legus', 'write_ds9_regions', *_classes_all]
+           'read_cutout_fits', 'read_legus', 'write_ds9_regions', *_LAZY, *_classes_all]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f'.{_LAZY[name]}', __name__), name)
+    msg = f'module {__name__!r} has no attribute {name!r}'
+    raise AttributeError(msg)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -36,32 +36,14 @@ import torch
 
 from astro_clusterclass.datasets import make_cluster_field
 from astro_clusterclass.models import WEIGHTS_DIR, save_checkpoint, sha256_file
-from astro_clusterclass.training import (HUMAN_AGREEMENT, TrainingSet, evaluate,
-                                         make_training_set, train_model)
+from astro_clusterclass.training import (HUMAN_AGREEMENT, evaluate, simulated_training_set,
+                                         train_model)
 
 TRAIN_FIELDS = [(101, 6), (102, 8), (103, 10), (104, 12), (105, 15), (106, 7), (107, 9),
                 (108, 11)]
 HELDOUT_FIELDS = [(1000, 10), (1001, 7), (1002, 15)]
 SHAPE = (4000, 4000)
 SIZE = 32
-
-
-def training_set(fields, shape):
-    sets = []
-    for seed, mpc in fields:
-        field = make_cluster_field(shape, seed=seed, distance=mpc * u.Mpc)
-        ts = make_training_set(field.labelled_candidates(), field.images, size=SIZE,
-                               group=f'seed{seed}',
-                               description=f'simulated field seed={seed} {mpc} Mpc '
-                                           f'{shape[1]}x{shape[0]} px')
-        print(f'  field seed {seed} at {mpc} Mpc: {ts}, left out {ts.excluded}', flush=True)
-        sets.append(ts)
-    return TrainingSet.concatenate(sets, description=(
-        f'{len(fields)} simulated fields of astro_clusterclass.datasets.make_cluster_field '
-        f'(seeds {[s for s, _ in fields]}, distances {[d for _, d in fields]} Mpc, '
-        f'{shape[1]}x{shape[0]} px, default class and subclass fractions), candidates at their '
-        f'detected positions labelled with their true class. Simulations only: no real HST '
-        f'image was used.'))
 
 
 def main():
@@ -81,7 +63,7 @@ def main():
 
     started = time.perf_counter()
     print('simulating the training fields ...', flush=True)
-    tset = training_set(TRAIN_FIELDS, shape)
+    tset = simulated_training_set(TRAIN_FIELDS, size=SIZE, shape=shape)
     print(f'training set: {tset}', flush=True)
     result = train_model(tset, architecture='compactnet', n_batches=n_batches, batch_size=32,
                          lr=1e-3, optimizer='adamw', weight_decay=1e-4, schedule='cosine',

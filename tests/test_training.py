@@ -326,3 +326,20 @@ def test_evaluate_runs_classify_table(field):
     expected = evaluate_classes(tbl['class'], again['class_mode'].filled(0))
     assert ev.accuracy == expected.accuracy and ev.n == len(tbl)
     assert ev.n_unclassified == int(np.sum(out['class_mode'].mask))
+
+
+def test_vgg_trains_folded_and_saves_the_standard_layout(tmp_path):
+    stamps, labels = toy_stamps(3, side=33)
+    result = _train(stamps, labels, architecture='vgg19_bn', model_config=None, n_batches=2,
+                    batch_size=4, output=tmp_path / 'vgg.safetensors')
+    model = load_model(tmp_path / 'vgg.safetensors')
+    assert isinstance(model, torchvision.models.VGG)
+    assert model.classifier[0].in_features == 512 * 49  # torchvision's layout
+    assert 'folded' in model.meta['training']['trained_as']
+    # The unfolded checkpoint computes what was trained: same test predictions.
+    pred, _ = predict_stamps(model, stamps[result.test_index], size=32)
+    assert np.mean(pred == labels[result.test_index]) == result.evaluation.accuracy
+    # The first layer was trained (it differs from a fresh model's).
+    torch.manual_seed(3)
+    fresh = get_model('vgg19_bn', cutout_size=32)
+    assert not torch.equal(fresh.classifier[0].weight, model.classifier[0].weight)

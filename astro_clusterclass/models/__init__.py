@@ -6,7 +6,8 @@ from ._api import (DEFAULT_CUTOUT_SIZE, REQUIRED_META, WEIGHTS_DIR, Weights,  # 
 from ._stem import RGB_CHANNEL_OF_BAND, adapt_input_conv  # noqa: F401
 from .compact import CompactNet, CompactNet_Weights, compactnet  # noqa: F401
 from .resnet import ResNet18_Weights, resnet18  # noqa: F401
-from .vgg import FoldedVGG, VGG19_BN_Weights, fold_classifier, vgg19_bn  # noqa: F401
+from .vgg import (FoldedVGG, VGG19_BN_Weights, fold_classifier, unfold_classifier,  # noqa: F401
+                  vgg19_bn)
 from ._checkpoint import (check_meta, load_checkpoint, load_model,  # noqa: F401
                           read_checkpoint_meta, save_checkpoint, sha256_file)
 from ._inference import prepare_for_inference  # noqa: F401
@@ -16,5 +17,6 @@ __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_b
            'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META', 'adapt_input_conv',
            'RGB_CHANNEL_OF_BAND', 'CompactNet', 'CompactNet_Weights', 'compactnet',
            'ResNet18_Weights', 'resnet18', 'VGG19_BN_Weights', 'vgg19_bn', 'FoldedVGG',
-           'fold_classifier', 'save_checkpoint', 'load_checkpoint', 'load_model',
-           'check_meta', 'sha256_file', 'read_checkpoint_meta', 'prepare_for_inference']
+           'fold_classifier', 'unfold_classifier', 'save_checkpoint', 'load_checkpoint',
+           'load_model', 'check_meta', 'sha256_file', 'read_checkpoint_meta',
+           'prepare_for_inference']

@@ -22,7 +22,8 @@ from ..cutouts import CutoutFlag, Cutouts, make_cutouts
 from ..images import load_images
 from ..tables import check_table
 
-__all__ = ['TrainingSet', 'make_training_set', 'split_train_test', 'stored_size']
+__all__ = ['TrainingSet', 'make_training_set', 'split_train_test', 'stored_size',
+           'simulated_training_set']
 
 #: Accepted values of ``unknown_labels``.
 UNKNOWN_LABELS = ('error', 'drop')
@@ -345,6 +346,64 @@ def make_training_set(tbl, images, *, size, label_column='class', group=None,
     pick = np.flatnonzero(keep)
     return TrainingSet(cut.data[pick], labels[pick], size, ids=ids[pick], groups=groups[pick],
                        excluded=excluded, description=description)
+
+
+def simulated_training_set(fields, *, size, shape=(4000, 4000), progress=True, **field_kwargs):
+    """
+    A training set from simulated fields with their true classes.
+
+    Each field is made by `~astro_clusterclass.datasets.make_cluster_field`
+    and its candidates (detected positions, with centroid errors) are
+    labelled with their true class; the field is the group of its objects.
+
+    Parameters
+    ----------
+    fields : sequence of (int, `~astropy.units.Quantity` or float)
+        ``(seed, distance)`` of each field; a plain distance is in Mpc.
+    size : int
+        Network input side in pixels.
+    shape : tuple of int, optional
+        Image shape of every field.
+    progress : bool, optional
+        Print one line per field.
+    **field_kwargs
+        Other options of `~astro_clusterclass.datasets.make_cluster_field`.
+
+    Returns
+    -------
+    training_set : `TrainingSet`
+        Groups are ``'seed<seed>'``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.training import simulated_training_set
+    >>> ts = simulated_training_set([(1, 8), (2, 12)], size=16, shape=(300, 300),
+    ...                             n_candidates=30, progress=False)
+    >>> sorted(set(ts.groups.tolist())), len(ts) + sum(ts.excluded.values())
+    (['seed1', 'seed2'], 60)
+    """
+    import astropy.units as u
+
+    from ..datasets import make_cluster_field
+    sets = []
+    for seed, distance in fields:
+        distance = distance if isinstance(distance, u.Quantity) else float(distance) * u.Mpc
+        field = make_cluster_field(shape, seed=seed, distance=distance, **field_kwargs)
+        ts = make_training_set(field.labelled_candidates(), field.images, size=size,
+                               group=f'seed{seed}',
+                               description=f'simulated field seed={seed} {distance:g} '
+                                           f'{shape[1]}x{shape[0]} px')
+        if progress:
+            print(f'  field seed {seed} at {distance:g}: {ts}, left out {ts.excluded}',
+                  flush=True)
+        sets.append(ts)
+    seeds = [seed for seed, _ in fields]
+    return TrainingSet.concatenate(sets, description=(
+        f'{len(sets)} simulated fields of astro_clusterclass.datasets.make_cluster_field '
+        f'(seeds {seeds}, distances {[str(d) for _, d in fields]} (Mpc), '
+        f'{shape[1]}x{shape[0]} px, options {field_kwargs or "default"}), candidates at '
+        f'their detected positions labelled with their true class. Simulations only: no '
+        f'real HST image was used.'))
 
 
 def split_train_test(training_set, *, test_fraction=0.2, by='object', test_groups=None,
