@@ -5,9 +5,9 @@ The main job, end to end: images and candidates in, a folder of results out.
 astronomer looks at first: the classified catalogue (FITS and ECSV), a DS9
 region file coloured by class, a colour-colour diagram with the age boxes
 and the BC03 track, a stamp gallery per class and a text summary. Without
-inputs it simulates a five-band field (`~astro_clusterclass.datasets.
-make_cluster_field`) and, since the truth is known, also scores the
-classification against it (confusion matrix and agreement fractions).
+inputs it simulates a five-band field
+(`~astro_clusterclass.datasets.make_cluster_field`) and, since the truth is
+known, also scores the classification against it (confusion matrix and agreement fractions).
 ``clusterclass run`` is its command line.
 """
 
@@ -176,7 +176,7 @@ def run_pipeline(output, *, images=None, catalog=None, models=None, shape=(2000,
 
     Returns
     -------
-    result : `PipelineResult`
+    result : `~astro_clusterclass.pipeline.PipelineResult`
         ``name → path`` of every file written, plus ``table``,
         ``evaluation`` and ``summary``.
 

@@ -18,6 +18,7 @@ extensions = [
     'sphinx_automodapi.automodapi',
     'sphinx_automodapi.smart_resolver',
     'numpydoc',
+    'pytest_doctestplus.sphinx.doctestplus',  # .. doctest-skip:: in the narrative pages
 ]
 
 master_doc = 'index'
@@ -28,6 +29,9 @@ numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 automodapi_toctreedirnm = 'api'
 automodsumm_inherited_members = False
+# The forward() methods of the networks inherit torch's docstring, whose
+# :class:`Module` is not qualified.
+nitpick_ignore = [('py:class', 'Module')]
 
 html_theme = 'pydata_sphinx_theme'
 html_static_path = ['_static']

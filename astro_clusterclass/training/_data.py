@@ -1,5 +1,5 @@
 """
-Labelled stamps for training: `TrainingSet`, made from a table + images or from arrays.
+Labelled stamps for training (`~astro_clusterclass.training.TrainingSet`), from tables or arrays.
 
 Stamps are cut one pixel larger than the network's input when its size is
 even (``size | 1``), so that every rotation by a multiple of 90 degrees
@@ -73,7 +73,7 @@ class TrainingSet:
     """
     Labelled five-band stamps to train and test a classifier on.
 
-    Made by `make_training_set` (a labelled table and its images) or
+    Made by `~astro_clusterclass.training.make_training_set` (a labelled table and its images) or
     `TrainingSet.from_arrays`; several sets (fields, galaxies) join with
     `TrainingSet.concatenate`.
 
@@ -91,7 +91,7 @@ class TrainingSet:
         Identifiers of the objects (the ``id`` column or row indices).
     groups : `~numpy.ndarray`
         ``(N,)`` str group of every object (field or galaxy name), used by
-        `split_train_test` with ``by='group'``.
+        `~astro_clusterclass.training.split_train_test` with ``by='group'``.
     excluded : dict
         How many input rows were left out and why (``'unlabelled'``, the
         `~astro_clusterclass.cutouts.CutoutFlag` names).
@@ -171,7 +171,7 @@ class TrainingSet:
             Network input side (default: ``S`` if odd, ``S - 1`` if even,
             so that every 90-degree rotation keeps the centre).
         ids, groups : array-like, optional
-            Object identifiers and groups (see `TrainingSet`).
+            Object identifiers and groups (see `~astro_clusterclass.training.TrainingSet`).
         unknown_labels : {'error', 'drop'}, optional
             What to do with labels outside 1-4 (LEGUS 0, masked, NaN).
         description : str, optional
@@ -274,15 +274,17 @@ def make_training_set(tbl, images, *, size, label_column='class', group=None,
     label_column : str, optional
         Column holding classes 1-4.
     group : str, optional
-        Group name of all rows (e.g. the galaxy); see `split_train_test`.
+        Group name of all rows (e.g. the galaxy); see
+        `~astro_clusterclass.training.split_train_test`.
     group_column : str, optional
         Column giving each row's group instead.
     unknown_labels : {'error', 'drop'}, optional
         Labels outside 1-4 (LEGUS 0 "not inspected", masked) raise an error
         naming them, or are left out with ``'drop'``.
     skip_flags : `~astro_clusterclass.cutouts.CutoutFlag`, optional
-        Stamps with these flags are left out, as `classify_table` leaves
-        them unclassified (default: edge, off-image, non-finite, missing band).
+        Stamps with these flags are left out, as
+        `~astro_clusterclass.classify.classify_table` leaves them
+        unclassified (default: edge, off-image, non-finite, missing band).
     columns : tuple of str, optional
         Position columns.
     description : str, optional
@@ -290,7 +292,7 @@ def make_training_set(tbl, images, *, size, label_column='class', group=None,
 
     Returns
     -------
-    training_set : `TrainingSet`
+    training_set : `~astro_clusterclass.training.TrainingSet`
         ``excluded`` counts the rows left out and why.
 
     Raises
@@ -371,7 +373,7 @@ def simulated_training_set(fields, *, size, shape=(4000, 4000), progress=True, *
 
     Returns
     -------
-    training_set : `TrainingSet`
+    training_set : `~astro_clusterclass.training.TrainingSet`
         Groups are ``'seed<seed>'``.
 
     Examples
@@ -413,7 +415,7 @@ def split_train_test(training_set, *, test_fraction=0.2, by='object', test_group
 
     Parameters
     ----------
-    training_set : `TrainingSet`
+    training_set : `~astro_clusterclass.training.TrainingSet`
     test_fraction : float, optional
         Fraction of every class held out (``by='object'``; at least one
         object per class), or the fraction of objects in the held-out

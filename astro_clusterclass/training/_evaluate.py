@@ -126,7 +126,7 @@ def evaluate_classes(labels, predicted):
 
     Returns
     -------
-    evaluation : `Evaluation`
+    evaluation : `~astro_clusterclass.training.Evaluation`
 
     Examples
     --------
@@ -190,7 +190,7 @@ def predict_stamps(model, stamps, *, size=None, batch_size=256, device='cpu'):
         A model with ``meta`` (from `~astro_clusterclass.models.get_model`).
     stamps : `~numpy.ndarray`
         ``(N, 5, S, S)`` raw stamps centred at index ``S // 2``; the
-        central ``size`` pixels are used, as `classify_table` does.
+        central ``size`` pixels are used, as `~astro_clusterclass.classify.classify_table` does.
     size : int, optional
         Network input side (default ``model.meta['cutout_size']``).
     batch_size : int, optional
@@ -230,9 +230,9 @@ def evaluate(models, tbl, images, *, label_column='class', unknown_labels='error
     """
     Classify a labelled table and score the result against its labels.
 
-    Runs `~astro_clusterclass.classify_table` (the path users run), then
-    `evaluate_classes` on its ``class_mode`` (the ensemble mode; a single
-    model's class for one model).
+    Runs `~astro_clusterclass.classify.classify_table` (the path users
+    run), then `~astro_clusterclass.training.evaluate_classes` on its
+    ``class_mode`` (the ensemble mode; a single model's class for one model).
 
     Parameters
     ----------
@@ -251,10 +251,10 @@ def evaluate(models, tbl, images, *, label_column='class', unknown_labels='error
 
     Returns
     -------
-    evaluation : `Evaluation`
+    evaluation : `~astro_clusterclass.training.Evaluation`
         Unclassified rows (flagged stamps) count as wrong.
     classified : `~astropy.table.QTable`
-        The output of `classify_table`.
+        The output of `~astro_clusterclass.classify.classify_table`.
     """
     from ._data import _check_labels
     check_table(tbl)

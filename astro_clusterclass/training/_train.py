@@ -216,10 +216,10 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
 
     Parameters
     ----------
-    data : `TrainingSet`, `~astropy.table.Table` or array
-        Labelled stamps (a `TrainingSet`), a labelled candidate table (with
-        ``images``), or ``(N, 5, S, S)`` stamps / `~astro_clusterclass.cutouts.Cutouts`
-        (with ``labels``).
+    data : `~astro_clusterclass.training.TrainingSet`, `~astropy.table.Table` or array
+        Labelled stamps (a `~astro_clusterclass.training.TrainingSet`), a
+        labelled candidate table (with ``images``), or ``(N, 5, S, S)``
+        stamps / `~astro_clusterclass.cutouts.Cutouts` (with ``labels``).
     labels : array-like, optional
         Classes 1-4 of the stamps.
     images : any input of `~astro_clusterclass.load_images`, optional
@@ -252,7 +252,7 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
         Class imbalance: draw every class equally often, weight the loss
         by inverse class frequency, or neither.
     test_fraction : float, optional
-        Held-out fraction (see `split_train_test`).
+        Held-out fraction (see `~astro_clusterclass.training.split_train_test`).
     split : {'object', 'group'}, optional
         Hold out objects class by class, or whole groups (galaxies).
     test_groups : sequence of str, optional
@@ -262,7 +262,7 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
     split_seed : int, optional
         Seed of the split (default ``seed``); ensembles share one.
     label_column, unknown_labels, group : optional
-        How to read a table (see `make_training_set`).
+        How to read a table (see `~astro_clusterclass.training.make_training_set`).
     output : str or path-like, optional
         Write the trained model here (safetensors, `~astro_clusterclass.models.save_checkpoint`).
     overwrite : bool, optional
@@ -286,7 +286,7 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
 
     Returns
     -------
-    result : `TrainingResult`
+    result : `~astro_clusterclass.training.TrainingResult`
 
     Raises
     ------
