@@ -2,15 +2,17 @@
 Classifying candidate tables with one model or an ensemble.
 
 `classify_table` streams the candidates through the models chunk by
-chunk: stamps are cut for one chunk at a time (`~astro_clusterclass.
-cutouts.iter_cutouts`), normalised on the compute device, and every model
-runs over the chunk in batches; nothing loops over candidates in Python.
+chunk: stamps are cut for one chunk at a time
+(`~astro_clusterclass.cutouts.iter_cutouts`), normalised on the compute
+device, and every model runs over the chunk in batches; nothing loops over
+candidates in Python.
 Candidates are processed in order of their y position, so that each
 chunk reads one strip of the (memory-mapped) mosaic, and every input row
 comes back, in input order. Rows whose stamp cannot be trusted
 (edge, off the image, non-finite pixels, a missing band; see
 ``skip_flags``) are not classified: their flag says why and their
-classification columns are masked.
+classification columns are masked. `astro_clusterclass.distributed` runs
+the same classification over a Dask cluster.
 """
 
 import mmap
@@ -217,7 +219,7 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
         of :data:`~astro_clusterclass.tables.PIXEL_COLUMN_PAIRS`) or a
         `~astropy.coordinates.SkyCoord` column (then the images need a WCS).
         Not modified.
-    images : `~astro_clusterclass.images.BandImages` or any input of `~astro_clusterclass.load_images`
+    images : `~astro_clusterclass.images.BandImages` or input of `~astro_clusterclass.load_images`
         The five bands.
     models : model source or list of them, optional
         Each a registered weights or model name, a checkpoint file or URL,
@@ -233,7 +235,8 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
         ``'auto'`` (a CUDA GPU when present, else the CPU), ``'cpu'``,
         ``'cuda'``...
     precision : {'auto', 'fp32', 'bf16'}, optional
-        Compute precision (weights cast once); see `resolve_precision`.
+        Compute precision (weights cast once); see
+        `~astro_clusterclass.classify.resolve_precision`.
     progress : bool, optional
         Show a tqdm progress bar (candidates).
     return_probabilities : bool, optional
@@ -331,39 +334,53 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
             images.close()  # files opened here are closed here
 
 
-def _classify(tbl, images, owned, *, models, batch_size, dev, dtype, precision,
-              precision_used, device, progress, return_probabilities, chunk_size, skip,
-              columns):
-    x, y = pixel_positions(tbl, wcs=images.wcs, columns=columns)
-    maps = []
-    if owned and hasattr(mmap, 'MADV_DONTNEED'):
-        maps = [mm for mm in map(_backing_mmap, images.data) if mm is not None]
-        if sum(len(mm) for mm in maps) < _RELEASE_ABOVE:
-            maps = []
-    started = time.perf_counter()
-    entries = _prepare_models(_as_list(models), dev, dtype)
-    prepared = time.perf_counter()
-    metas = [e['meta'] for e in entries]
-    labels = _labels(metas)
+def _page_maps(images, owned):
+    """
+    Memory maps whose pages are released after every chunk, or an empty list.
 
-    out = QTable(tbl, copy=True)
-    new_names = (['class_flag'] + [f'class_{lb}' for lb in labels]
-                 + ([f'prob_{lb}' for lb in labels] if return_probabilities else [])
-                 + ['class_mode', 'class_mean', 'class_median', 'class_std',
-                    'class_quality', 'n_models'] + [f'prob_{k}' for k in CLASSES])
-    clash = [name for name in new_names if name in out.colnames]
+    Only maps of files opened by the caller itself (``owned``), and only
+    when they are large enough for their pages to matter.
+    """
+    if not owned or not hasattr(mmap, 'MADV_DONTNEED'):
+        return []
+    maps = [mm for mm in map(_backing_mmap, images.data) if mm is not None]
+    return maps if sum(len(mm) for mm in maps) >= _RELEASE_ABOVE else []
+
+
+def _result_names(labels, return_probabilities):
+    """Names of the columns a classification adds, in order."""
+    return (['class_flag'] + [f'class_{lb}' for lb in labels]
+            + ([f'prob_{lb}' for lb in labels] if return_probabilities else [])
+            + ['class_mode', 'class_mean', 'class_median', 'class_std',
+               'class_quality', 'n_models'] + [f'prob_{k}' for k in CLASSES])
+
+
+def _check_new_columns(tbl, labels, return_probabilities, *, parameter='tbl'):
+    """Refuse a table that already has a column the classification adds."""
+    clash = [name for name in _result_names(labels, return_probabilities)
+             if name in tbl.colnames]
     if clash:
-        msg = (f'tbl already has the columns {clash}; remove or rename them before '
+        msg = (f'{parameter} already has the columns {clash}; remove or rename them before '
                f'classifying again')
         raise ValueError(msg)
 
-    n, m, k = len(tbl), len(entries), len(CLASSES)
+
+def _classify_positions(images, x, y, entries, *, dev, dtype, batch_size, chunk_size, skip,
+                        maps=(), bar=None):
+    """
+    Flags ``(n,)``, probabilities ``(n, M, K)`` and classified mask ``(n,)`` of positions.
+
+    The core of `classify_table`, also run by the Dask workers of
+    `astro_clusterclass.distributed` on their part of a catalogue.
+    Positions are processed in order of y (each chunk of ``chunk_size``
+    reads one strip of the mosaic); results come back in input order.
+    """
+    n, m, k = len(x), len(entries), len(CLASSES)
     size = max(e['size'] for e in entries)
     probs = np.full((n, m, k), np.nan, dtype=np.float32)
     flags = np.zeros(n, dtype=np.uint8)
     done = np.zeros(n, dtype=bool)
-    with torch.inference_mode(), tqdm(total=n, unit='cand', desc='classify',
-                                      disable=not progress) as bar:
+    with torch.inference_mode():
         # Chunks follow the image rows (candidates sorted by y), so that
         # each chunk reads one strip of the mosaic; results go back to
         # the input order through ``order``.
@@ -379,9 +396,19 @@ def _classify(tbl, images, owned, *, models, batch_size, dev, dtype, precision,
                 done[index[rows]] = True
             del cut
             _release_pages(maps)
-            bar.update(len(index))
+            if bar is not None:
+                bar.update(len(index))
+    return flags, probs, done
 
-    finished = time.perf_counter()
+
+def _results_table(tbl, flags, probs, done, labels, *, return_probabilities):
+    """
+    A copy of ``tbl`` with the classification columns of `classify_table`.
+
+    ``probs`` holds NaN where ``done`` is False; ``meta`` is left to the caller.
+    """
+    out = QTable(tbl, copy=True)
+    m, k = len(labels), len(CLASSES)
     categories = np.asarray(CLASSES)
     best = np.argmax(np.nan_to_num(probs, nan=-1.0), axis=2)
     classes = np.ma.MaskedArray(categories[best], mask=np.repeat(~done[:, None], m, axis=1))
@@ -396,19 +423,47 @@ def _classify(tbl, images, owned, *, models, batch_size, dev, dtype, precision,
                                                 mask=np.repeat(~done[:, None], k, axis=1))
     for name, column in consolidate(classes, np.nan_to_num(probs, nan=0.0)).columns.items():
         out[name] = column
+    return out
 
+
+def _models_meta(labels, metas):
+    """The ``meta['models']`` entries of a classified table."""
+    return [{'label': label, 'architecture': meta['architecture'],
+             'weights': meta.get('weights'), 'sha256': meta.get('sha256'),
+             'source': meta.get('source'), 'cutout_size': meta['cutout_size'],
+             'normalization': meta['normalization'], 'init': meta.get('init'),
+             'num_params': meta['num_params']}
+            for label, meta in zip(labels, metas)]
+
+
+def _classify(tbl, images, owned, *, models, batch_size, dev, dtype, precision,
+              precision_used, device, progress, return_probabilities, chunk_size, skip,
+              columns):
+    x, y = pixel_positions(tbl, wcs=images.wcs, columns=columns)
+    maps = _page_maps(images, owned)
+    started = time.perf_counter()
+    entries = _prepare_models(_as_list(models), dev, dtype)
+    prepared = time.perf_counter()
+    metas = [e['meta'] for e in entries]
+    labels = _labels(metas)
+    _check_new_columns(tbl, labels, return_probabilities)
+
+    size = max(e['size'] for e in entries)
+    with tqdm(total=len(tbl), unit='cand', desc='classify', disable=not progress) as bar:
+        flags, probs, done = _classify_positions(
+            images, x, y, entries, dev=dev, dtype=dtype, batch_size=batch_size,
+            chunk_size=chunk_size, skip=skip, maps=maps, bar=bar)
+
+    finished = time.perf_counter()
+    out = _results_table(tbl, flags, probs, done, labels,
+                         return_probabilities=return_probabilities)
     out.meta.update(provenance('classify_table', {
         'batch_size': batch_size, 'device': device, 'precision': precision,
         'return_probabilities': return_probabilities, 'chunk_size': chunk_size,
         'skip_flags': CutoutFlag.describe(skip), 'columns': columns,
         'models': [meta.get('weights') or meta.get('source') or meta['architecture']
                    for meta in metas]}))
-    out.meta['models'] = [
-        {'label': label, 'architecture': meta['architecture'], 'weights': meta.get('weights'),
-         'sha256': meta.get('sha256'), 'source': meta.get('source'),
-         'cutout_size': meta['cutout_size'], 'normalization': meta['normalization'],
-         'init': meta.get('init'), 'num_params': meta['num_params']}
-        for label, meta in zip(labels, metas)]
+    out.meta['models'] = _models_meta(labels, metas)
     out.meta['device'] = str(dev)
     out.meta['precision'] = precision_used
     out.meta['cutout_size'] = size

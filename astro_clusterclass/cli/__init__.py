@@ -51,7 +51,7 @@ def main(argv=None):
         return 2
     try:
         args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, OSError, ImportError) as exc:
         # Library errors already say what is wrong and which parameter;
         # show them without a traceback.
         print(f'clusterclass {args.command}: error: {exc}', file=sys.stderr)

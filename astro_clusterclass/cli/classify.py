@@ -1,5 +1,6 @@
 """``clusterclass classify``: classify every candidate of a catalogue."""
 
+import contextlib
 import json
 import os
 
@@ -37,6 +38,21 @@ def add_parser(subparsers):
                         help="add each model's class probabilities")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--overwrite', action='store_true')
+    dask = parser.add_argument_group(
+        'Dask', 'classify on a Dask cluster, in chunks written to --output-dir; a run that '
+                'stops is continued by running the same command again (needs '
+                "pip install 'astro_clusterclass[dask]')")
+    where = dask.add_mutually_exclusive_group()
+    where.add_argument('--dask-workers', type=int, default=None, metavar='N',
+                       help='start a local cluster of N worker processes (one thread each)')
+    where.add_argument('--dask-scheduler', default=None, metavar='ADDRESS',
+                       help='use the Dask scheduler at ADDRESS (e.g. tcp://host:8786)')
+    dask.add_argument('--output-dir', default=None, metavar='DIR',
+                      help='chunk files and manifest of the run (default: OUTPUT.chunks)')
+    dask.add_argument('--task-size', type=int, default=8192, metavar='N',
+                      help='candidates per Dask task and chunk file (default 8192)')
+    dask.add_argument('--restart', action='store_true',
+                      help='discard the chunks of an earlier run in --output-dir')
     parser.set_defaults(func=run)
 
 
@@ -45,11 +61,14 @@ def run(args):
         msg = f'{args.output!r} exists; pass --overwrite to replace it'
         raise FileExistsError(msg)
     tbl = read_catalog(args.catalog, format=args.format, class_column=args.class_column)
-    with load_images(args.images, bands=args.bands) as images:
-        out = classify_table(tbl, images, models=args.models, batch_size=args.batch_size,
-                             chunk_size=args.chunk_size, device=args.device,
-                             precision=args.precision, progress=not args.no_progress,
-                             return_probabilities=args.probabilities)
+    if args.dask_workers is not None or args.dask_scheduler is not None:
+        out = _classify_dask(tbl, args)
+    else:
+        with load_images(args.images, bands=args.bands) as images:
+            out = classify_table(tbl, images, models=args.models, batch_size=args.batch_size,
+                                 chunk_size=args.chunk_size, device=args.device,
+                                 precision=args.precision, progress=not args.no_progress,
+                                 return_probabilities=args.probabilities)
     written = out
     if args.output.lower().endswith(('.fits', '.fit', '.fits.gz', '.fts')):
         written = out.copy(copy_data=False)
@@ -57,9 +76,40 @@ def run(args):
     written.write(args.output, overwrite=args.overwrite)
     n_done = out.meta['n_classified']
     counts = {k: int(np.sum(out['class_mode'].filled(0) == k)) for k in (1, 2, 3, 4)}
+    chunks = ''
+    if 'dask' in out.meta:
+        info = out.meta['dask']
+        chunks = (f'; Dask: {info["chunks_computed"]} chunks computed, '
+                  f'{info["chunks_reused"]} reused, in {info["output_dir"]}')
     print(f'classified {n_done} of {len(out)} candidates with {len(out.meta["models"])} '
           f'model(s) ({out.meta["device"]}, {out.meta["precision"]}); class counts '
-          f'{counts}; wrote {args.output}')
+          f'{counts}{chunks}; wrote {args.output}')
+
+
+def _classify_dask(tbl, args):
+    """Classify on a local cluster of ``--dask-workers`` or at ``--dask-scheduler``."""
+    from ..distributed import classify_catalog_dask
+    from ..distributed._dask import import_distributed
+
+    distributed = import_distributed()
+    output_dir = args.output_dir or f'{args.output}.chunks'
+    if args.dask_workers is not None:
+        if args.dask_workers < 1:
+            msg = f'--dask-workers must be at least 1, got {args.dask_workers}'
+            raise ValueError(msg)
+        # One single-threaded process per worker: torch runs one thread each.
+        cluster = distributed.LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+    else:
+        cluster = None
+    with (cluster or contextlib.nullcontext()), \
+            distributed.Client(cluster or args.dask_scheduler) as client:
+        return classify_catalog_dask(
+            tbl, args.images, bands=args.bands, client=client, output_dir=output_dir,
+            models=args.models, chunk_size=args.task_size, stream_size=args.chunk_size,
+            batch_size=args.batch_size, device=args.device, precision=args.precision,
+            return_probabilities=args.probabilities, overwrite=args.restart,
+            progress=not args.no_progress)
 
 
 def _fits_meta(meta):
