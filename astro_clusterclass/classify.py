@@ -24,6 +24,7 @@ import torch
 from astropy.table import MaskedColumn, QTable
 from tqdm.auto import tqdm
 
+from ._validation import positive_int
 from .classes import CLASSES
 from .cutouts import CutoutFlag, iter_cutouts
 from .ensemble import consolidate
@@ -89,13 +90,6 @@ def resolve_precision(precision, device):
         msg = f"precision={precision!r} is not one of 'auto', {', '.join(map(repr, PRECISIONS))}"
         raise ValueError(msg)
     return precision, PRECISIONS[precision]
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        msg = f'{name} must be a positive integer, got {value!r}'
-        raise ValueError(msg)
-    return int(value)
 
 
 def _as_list(models):
@@ -312,8 +306,8 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
     [1.0, None, 1.0]
     """
     check_table(tbl)
-    batch_size = _positive_int(batch_size, 'batch_size')
-    chunk_size = _positive_int(chunk_size, 'chunk_size')
+    batch_size = positive_int(batch_size, 'batch_size')
+    chunk_size = positive_int(chunk_size, 'chunk_size')
     try:
         skip = CutoutFlag(int(skip_flags))
     except (TypeError, ValueError) as exc:

@@ -11,7 +11,6 @@ known, also scores the classification against it (confusion matrix and agreement
 ``clusterclass run`` is its command line.
 """
 
-import json
 import os
 import time
 
@@ -25,9 +24,9 @@ from .cutouts import make_cutouts
 from .ds9 import write_ds9_regions
 from .images import BandImages, load_images
 from .photometry import candidate_photometry, zeropoints_from_photflam
-from .tables import check_table, provenance
+from .tables import check_table, provenance, write_table
 
-__all__ = ['run_pipeline', 'PipelineResult', 'fits_safe_meta']
+__all__ = ['run_pipeline', 'PipelineResult']
 
 
 class PipelineResult(dict):
@@ -47,37 +46,6 @@ class PipelineResult(dict):
     table = None
     evaluation = None
     summary = ''
-
-
-def fits_safe_meta(meta):
-    """
-    Table metadata that survives a FITS header.
-
-    A FITS header holds only scalar keywords of up to 8 characters, so the
-    nested provenance would be dropped. Short scalar entries stay keywords;
-    the complete metadata goes, as JSON, into the (long-string) keyword
-    ``CCMETA``: ``json.loads(QTable.read(path).meta['CCMETA'])``.
-
-    Examples
-    --------
-    >>> from astro_clusterclass.pipeline import fits_safe_meta
-    >>> fits_safe_meta({'device': 'cpu', 'models': [{'label': 'compactnet'}]})
-    {'device': 'cpu', 'CCMETA': '{"device": "cpu", "models": [{"label": "compactnet"}]}'}
-    """
-    plain = (str, int, float, bool)
-    out = {k: v for k, v in meta.items()
-           if isinstance(k, str) and len(k) <= 8 and k.isalnum() and isinstance(v, plain)}
-    out['CCMETA'] = json.dumps(meta, default=str, sort_keys=True)
-    return out
-
-
-def write_table(tbl, path, *, overwrite=False):
-    """Write a table; FITS files get `fits_safe_meta` (nothing is lost)."""
-    out = tbl
-    if str(path).lower().endswith(('.fits', '.fit', '.fits.gz', '.fts')):
-        out = tbl.copy(copy_data=False)
-        out.meta = fits_safe_meta(tbl.meta)
-    out.write(path, overwrite=overwrite)
 
 
 def _zeropoints(images):

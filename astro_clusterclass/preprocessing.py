@@ -34,6 +34,7 @@ import math
 import numpy as np
 import torch
 
+from ._validation import positive_float
 from .bands import BANDS
 
 __all__ = ['StampNormalization', 'METHODS']
@@ -103,9 +104,9 @@ class StampNormalization:
         self.method = method
         self.params = {}
         if method == 'asinh':
-            self.params['softening'] = _positive(softening, 'softening')
+            self.params['softening'] = positive_float(softening, 'softening')
         elif method == 'robust':
-            self.params['clip'] = _positive(clip, 'clip')
+            self.params['clip'] = positive_float(clip, 'clip')
         elif method == 'standard':
             if mean is None or std is None:
                 msg = "method='standard' needs mean= and std=, one value per band"
@@ -203,14 +204,3 @@ class StampNormalization:
         else:
             scaled = scaled.clamp(-self.params['clip'], self.params['clip'])
         return scaled.view_as(x)
-
-
-def _positive(value, name):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float('nan')
-    if not (math.isfinite(number) and number > 0):
-        msg = f'{name} must be a positive number, got {value!r}'
-        raise ValueError(msg)
-    return number

@@ -8,6 +8,7 @@ centres at integers (astropy/photutils). Catalogues in 1-based conventions
 """
 
 import datetime
+import json
 import platform
 
 import numpy as np
@@ -15,7 +16,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 __all__ = ['PIXEL_COLUMN_PAIRS', 'pixel_positions', 'sky_column',
-           'check_table', 'provenance']
+           'check_table', 'provenance', 'fits_safe_meta', 'write_table']
 
 #: Column pairs recognised as 0-based pixel positions, in order of preference.
 PIXEL_COLUMN_PAIRS = (('x', 'y'), ('xcentroid', 'ycentroid'),
@@ -159,3 +160,50 @@ def provenance(function, arguments=None):
             for k, v in (arguments or {}).items()}
     return {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
             'function': function, 'arguments': args, 'version': versions}
+
+
+def fits_safe_meta(meta):
+    """
+    Table metadata that survives a FITS header.
+
+    A FITS header holds only scalar keywords of up to 8 characters, so the
+    nested provenance would be dropped. Short scalar entries stay keywords;
+    the complete metadata goes, as JSON, into the (long-string) keyword
+    ``CCMETA``: ``json.loads(QTable.read(path).meta['CCMETA'])``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.tables import fits_safe_meta
+    >>> fits_safe_meta({'device': 'cpu', 'models': [{'label': 'compactnet'}]})
+    {'device': 'cpu', 'CCMETA': '{"device": "cpu", "models": [{"label": "compactnet"}]}'}
+    """
+    plain = (str, int, float, bool)
+    out = {k: v for k, v in meta.items()
+           if isinstance(k, str) and len(k) <= 8 and k.isalnum() and isinstance(v, plain)}
+    out['CCMETA'] = json.dumps(meta, default=str, sort_keys=True)
+    return out
+
+
+def write_table(tbl, path, *, overwrite=False):
+    """
+    Write a table in the format of its file name; FITS files get `fits_safe_meta`.
+
+    Nothing of the metadata is lost in FITS: the nested provenance travels
+    as JSON in the ``CCMETA`` keyword.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.tables import write_table
+    >>> tbl = QTable({'id': [1, 2]}, meta={'models': [{'label': 'compactnet'}]})
+    >>> path = os.path.join(tempfile.mkdtemp(), 'out.fits')
+    >>> write_table(tbl, path)
+    >>> json.loads(QTable.read(path).meta['CCMETA'])['models']
+    [{'label': 'compactnet'}]
+    """
+    out = tbl
+    if str(path).lower().endswith(('.fits', '.fit', '.fits.gz', '.fts')):
+        out = tbl.copy(copy_data=False)
+        out.meta = fits_safe_meta(tbl.meta)
+    out.write(path, overwrite=overwrite)

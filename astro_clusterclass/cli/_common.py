@@ -6,7 +6,7 @@ from astropy.table import QTable
 
 from .. import io  # noqa: F401  (registers format='legus')
 
-__all__ = ['read_catalog', 'add_catalog_arguments']
+__all__ = ['read_catalog', 'add_catalog_arguments', 'add_image_arguments']
 
 
 def add_catalog_arguments(parser):
@@ -19,6 +19,14 @@ def add_catalog_arguments(parser):
     parser.add_argument('--class-column', type=int, default=None, metavar='N',
                         help='LEGUS only: 1-based number of the class column, for '
                              'layouts the reader cannot identify by itself')
+
+
+def add_image_arguments(parser):
+    """Add the five IMAGE arguments and ``--bands``."""
+    parser.add_argument('images', metavar='IMAGE', nargs=5,
+                        help='five band images (FITS); bands are read from the headers')
+    parser.add_argument('--bands', nargs=5, default=None, metavar='BAND',
+                        help='bands of the five images, if the headers do not say')
 
 
 def read_catalog(path, *, format=None, class_column=None):

@@ -1,14 +1,14 @@
 """``clusterclass classify``: classify every candidate of a catalogue."""
 
 import contextlib
-import json
 import os
 
 import numpy as np
 
 from ..classify import classify_table
 from ..images import load_images
-from ._common import add_catalog_arguments, read_catalog
+from ..tables import write_table
+from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
 
 def add_parser(subparsers):
@@ -20,10 +20,7 @@ def add_parser(subparsers):
                     'Every row is kept; rows that cannot be classified (edge, NaN, '
                     'missing band) are flagged and masked.')
     add_catalog_arguments(parser)
-    parser.add_argument('images', metavar='IMAGE', nargs=5,
-                        help='five band images (FITS); bands are read from the headers')
-    parser.add_argument('--bands', nargs=5, default=None, metavar='BAND',
-                        help='bands of the five images, if the headers do not say')
+    add_image_arguments(parser)
     parser.add_argument('-o', '--output', required=True,
                         help='output table (.fits, .ecsv, ...; format from the extension)')
     parser.add_argument('-m', '--models', nargs='+', default=None, metavar='MODEL',
@@ -69,11 +66,7 @@ def run(args):
                                  chunk_size=args.chunk_size, device=args.device,
                                  precision=args.precision, progress=not args.no_progress,
                                  return_probabilities=args.probabilities)
-    written = out
-    if args.output.lower().endswith(('.fits', '.fit', '.fits.gz', '.fts')):
-        written = out.copy(copy_data=False)
-        written.meta = _fits_meta(out.meta)
-    written.write(args.output, overwrite=args.overwrite)
+    write_table(out, args.output, overwrite=args.overwrite)
     n_done = out.meta['n_classified']
     counts = {k: int(np.sum(out['class_mode'].filled(0) == k)) for k in (1, 2, 3, 4)}
     chunks = ''
@@ -110,19 +103,3 @@ def _classify_dask(tbl, args):
             batch_size=args.batch_size, device=args.device, precision=args.precision,
             return_probabilities=args.probabilities, overwrite=args.restart,
             progress=not args.no_progress)
-
-
-def _fits_meta(meta):
-    """
-    FITS-safe table metadata.
-
-    A FITS header holds only scalar keywords of up to 8 characters, so the
-    nested provenance would be dropped. Short scalar entries stay keywords;
-    the complete metadata goes, as JSON, into the (long-string) keyword
-    ``CCMETA``: ``json.loads(QTable.read(path).meta['CCMETA'])``.
-    """
-    plain = (str, int, float, bool)
-    out = {k: v for k, v in meta.items()
-           if isinstance(k, str) and len(k) <= 8 and k.isalnum() and isinstance(v, plain)}
-    out['CCMETA'] = json.dumps(meta, default=str, sort_keys=True)
-    return out

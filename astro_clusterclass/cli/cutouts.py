@@ -7,7 +7,7 @@ from astropy.table import QTable
 
 from ..cutouts import TUTORIAL_SIZE, CutoutFlag, make_cutouts, write_cutout_fits
 from ..images import load_images
-from ._common import add_catalog_arguments, read_catalog
+from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
 
 def add_parser(subparsers):
@@ -18,10 +18,7 @@ def add_parser(subparsers):
                     'PHANGS-HST tutorial format) or a single .npz array, plus '
                     'cutouts.ecsv listing each candidate and its flags.')
     add_catalog_arguments(parser)
-    parser.add_argument('images', metavar='IMAGE', nargs=5,
-                        help='five band images (FITS); bands are read from the headers')
-    parser.add_argument('--bands', nargs=5, default=None, metavar='BAND',
-                        help='bands of the five images, if the headers do not say')
+    add_image_arguments(parser)
     parser.add_argument('-o', '--output', required=True, help='output directory')
     parser.add_argument('--size', type=int, default=TUTORIAL_SIZE,
                         help=f'stamp size in pixels (default {TUTORIAL_SIZE})')

@@ -6,7 +6,7 @@ import os
 from ..images import load_images
 from ..models import list_models
 from ..training import BALANCE, OPTIMIZERS, SCHEDULES, train_ensemble, train_model
-from ._common import add_catalog_arguments, read_catalog
+from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
 __all__ = ['add_parser', 'run']
 
@@ -21,10 +21,7 @@ def add_parser(subparsers):
                     'settings and test metrics; an interrupted run resumes from its '
                     'resume file.')
     add_catalog_arguments(parser)
-    parser.add_argument('images', metavar='IMAGE', nargs=5,
-                        help='five band images (FITS); bands are read from the headers')
-    parser.add_argument('--bands', nargs=5, default=None, metavar='BAND',
-                        help='bands of the five images, if the headers do not say')
+    add_image_arguments(parser)
     parser.add_argument('-o', '--output', required=True,
                         help='checkpoint to write (.safetensors), or a folder with --ensemble')
     parser.add_argument('--label-column', default='class',

@@ -19,9 +19,10 @@ from collections.abc import Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._validation import positive_int
 from ..classes import CLASSES
 from ..classify import (DEFAULT_SKIP_FLAGS, PRECISIONS, _check_new_columns, _labels,
-                        _models_meta, _positive_int, _results_table)
+                        _models_meta, _results_table)
 from ..cutouts import CutoutFlag
 from ..images import load_images
 from ..tables import check_table, pixel_positions, provenance
@@ -40,9 +41,9 @@ _JOB_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]*$')
 def _options(*, chunk_size, stream_size, batch_size, device, precision, skip_flags,
              torch_threads, retries):
     """Validated options (the checks `classify_table` makes, plus the Dask ones)."""
-    out = {'chunk_size': _positive_int(chunk_size, 'chunk_size'),
-           'stream_size': _positive_int(stream_size, 'stream_size'),
-           'batch_size': _positive_int(batch_size, 'batch_size')}
+    out = {'chunk_size': positive_int(chunk_size, 'chunk_size'),
+           'stream_size': positive_int(stream_size, 'stream_size'),
+           'batch_size': positive_int(batch_size, 'batch_size')}
     try:
         out['skip'] = CutoutFlag(int(skip_flags))
     except (TypeError, ValueError) as exc:
@@ -62,7 +63,7 @@ def _options(*, chunk_size, stream_size, batch_size, device, precision, skip_fla
     out['device'] = device
     out['precision'] = precision
     out['torch_threads'] = (None if torch_threads is None
-                            else _positive_int(torch_threads, 'torch_threads'))
+                            else positive_int(torch_threads, 'torch_threads'))
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         msg = f'retries must be a non-negative integer, got {retries!r}'
         raise ValueError(msg)

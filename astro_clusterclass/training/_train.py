@@ -27,6 +27,7 @@ from astropy.table import QTable, Table
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._validation import positive_float, positive_int
 from .._version import __version__
 from ..classes import CLASSES
 from ..classify import resolve_device
@@ -85,24 +86,6 @@ class TrainingResult:
     test_index: np.ndarray
     path: str = None
     sha256: str = None
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        msg = f'{name} must be a positive integer, got {value!r}'
-        raise ValueError(msg)
-    return int(value)
-
-
-def _positive_float(value, name):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float('nan')
-    if not (np.isfinite(number) and number > 0):
-        msg = f'{name} must be a positive number, got {value!r}'
-        raise ValueError(msg)
-    return number
 
 
 def _as_training_set(data, labels, images, *, size, label_column, unknown_labels, group):
@@ -314,10 +297,10 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
     >>> result.evaluation.n, result.model.meta['training']['class_counts_test']
     (8, {'1': 2, '2': 2, '3': 2, '4': 2})
     """
-    n_batches = _positive_int(n_batches, 'n_batches')
-    batch_size = _positive_int(batch_size, 'batch_size')
-    checkpoint_every = _positive_int(checkpoint_every, 'checkpoint_every')
-    lr = _positive_float(lr, 'lr')
+    n_batches = positive_int(n_batches, 'n_batches')
+    batch_size = positive_int(batch_size, 'batch_size')
+    checkpoint_every = positive_int(checkpoint_every, 'checkpoint_every')
+    lr = positive_float(lr, 'lr')
     if optimizer not in OPTIMIZERS:
         msg = f'optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}'
         raise ValueError(msg)
@@ -500,7 +483,7 @@ def _members(architectures):
     members = []
     for item in architectures:
         name, count = (item, 1) if isinstance(item, str) else item
-        members += [name] * _positive_int(count, f'architectures[{name!r}]')
+        members += [name] * positive_int(count, f'architectures[{name!r}]')
     if not members:
         msg = 'architectures is empty'
         raise ValueError(msg)
