@@ -8,7 +8,7 @@ package's working default for simulated data and a starting point, not a
 classifier validated on real galaxies (see docs/limitations.rst).
 
 The exact command that produced the committed weights
-(``compactnet_sim_v1-dd15eee3.safetensors``, 449 s on this project's 2-core
+(``compactnet_sim_v1-63034c0f.safetensors``, 424 s on this project's 2-core
 CI-class machine, torch 2.14.1, one thread because another process kept
 the second core busy)::
 

@@ -76,6 +76,13 @@ class Weights:
     transforms : callable
         Builds the input normalisation (``weights.transforms()``), as in
         torchvision; derived from ``meta['normalization']``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import CompactNet_Weights
+    >>> record = CompactNet_Weights.DEFAULT.value
+    >>> record.url, record.sha256[:8], record.meta['cutout_size']
+    ('compactnet_sim_v1-63034c0f.safetensors', '63034c0f', 32)
     """
 
     url: str
@@ -103,6 +110,14 @@ class WeightsEnum(_TorchvisionWeightsEnum):
 
     Members are `Weights`; a ``DEFAULT`` member names the recommended one.
     Loading (`get_state_dict`) is hash-checked and never unpickles code.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import CompactNet_Weights, WeightsEnum
+    >>> issubclass(CompactNet_Weights, WeightsEnum), list(CompactNet_Weights)
+    (True, [CompactNet_Weights.SIM_V1])
+    >>> CompactNet_Weights.verify('CompactNet_Weights.DEFAULT')
+    CompactNet_Weights.SIM_V1
     """
 
     @classmethod
@@ -167,6 +182,24 @@ def register_model(name=None, *, weights=None):
     ------
     ValueError
         If the name is taken.
+
+    Examples
+    --------
+    A builder takes the keywords of `get_model` and returns a network with
+    ``meta`` (see ``compact.py`` for a complete one)::
+
+        @register_model(weights=MyNet_Weights)
+        def mynet(*, weights=None, weights_backbone=None, progress=True, num_classes=None,
+                  cutout_size=None, normalization=None):
+            ...
+
+    Names are unique:
+
+    >>> from astro_clusterclass.models import register_model
+    >>> register_model('resnet18')(lambda **config: None)
+    Traceback (most recent call last):
+    ...
+    ValueError: a model is already registered under the name 'resnet18'
     """
     def wrapper(fn):
         key = (name or fn.__name__).lower()
@@ -211,7 +244,16 @@ def list_models(include=None, exclude=None):
 
 
 def get_model_builder(name):
-    """The builder function registered under ``name``."""
+    """
+    The builder function registered under ``name``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import get_model_builder
+    >>> build = get_model_builder('resnet18')
+    >>> build.__name__, build(cutout_size=32).meta['architecture']
+    ('resnet18', 'resnet18')
+    """
     if not isinstance(name, str):
         msg = f'name must be a string, got {type(name).__name__}'
         raise TypeError(msg)
@@ -298,6 +340,12 @@ def get_weight(name):
     ------
     ValueError
         If no registered enum has that member; the message lists them.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import get_weight
+    >>> get_weight('CompactNet_Weights.SIM_V1').meta['architecture']
+    'compactnet'
     """
     enum_name, _, member = str(name).partition('.')
     enums = _all_weights()
@@ -322,6 +370,12 @@ def default_weights():
     ------
     ValueError
         If no default model is installed (no enum has a ``DEFAULT``).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import default_weights
+    >>> default_weights()
+    CompactNet_Weights.SIM_V1
     """
     for name in _DEFAULT_ARCHITECTURES + tuple(sorted(_BUILDERS)):
         enum = _WEIGHT_ENUMS.get(name)

@@ -40,7 +40,18 @@ _VOLATILE_META = ('sha256', 'source', 'inference', 'weights')
 
 
 def sha256_file(path):
-    """SHA-256 hex digest of a file."""
+    """
+    SHA-256 hex digest of a file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.models import sha256_file
+    >>> path = os.path.join(tempfile.mkdtemp(), 'empty.txt')
+    >>> open(path, 'w').close()
+    >>> sha256_file(path)[:16]
+    'e3b0c44298fc1c14'
+    """
     digest = hashlib.sha256()
     with open(path, 'rb') as fh:
         for block in iter(lambda: fh.read(1 << 20), b''):
@@ -162,6 +173,15 @@ def read_checkpoint_meta(path):
     Returns
     -------
     meta : dict
+
+    Examples
+    --------
+    >>> import os
+    >>> from astro_clusterclass.models import WEIGHTS_DIR, read_checkpoint_meta
+    >>> path = os.path.join(WEIGHTS_DIR, 'compactnet_sim_v1-63034c0f.safetensors')
+    >>> meta = read_checkpoint_meta(path)
+    >>> meta['architecture'], meta['cutout_size']
+    ('compactnet', 32)
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -203,6 +223,20 @@ def load_checkpoint(source, *, sha256=None, progress=False):
     ValueError
         If the hash differs, the file holds pickled Python objects (code),
         is neither a safetensors nor a torch zip file, or lacks metadata.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.models import get_model, load_checkpoint, save_checkpoint
+    >>> path = os.path.join(tempfile.mkdtemp(), 'model.safetensors')
+    >>> digest = save_checkpoint(get_model('compactnet', cutout_size=16), path)
+    >>> state_dict, meta = load_checkpoint(path, sha256=digest)
+    >>> meta['cutout_size'], meta['sha256'] == digest, len(state_dict)
+    (16, True, 44)
+    >>> load_checkpoint(path, sha256='0' * 64)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     path = _fetch(source, progress)
     digest = sha256_file(path)
@@ -273,6 +307,16 @@ def check_meta(meta, *, expected=None, cutout_size=None, categories=None, what='
     ------
     ValueError
         On missing keys or any disagreement; the message names the key.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import check_meta, get_model
+    >>> model = get_model('compactnet', cutout_size=16)
+    >>> check_meta(model.meta, cutout_size=16)
+    >>> check_meta(model.meta, cutout_size=32)
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint has cutout size 16, expected 32
     """
     missing = [k for k in REQUIRED_META if k not in meta]
     if missing:
@@ -348,6 +392,18 @@ def load_model(source, *, sha256=None, cutout_size=None, categories=None, progre
         If the source is unknown (the message lists the registered models
         and weights), the file fails its hash or safety checks, or the
         model is for other bands, cutout size or classes.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.models import get_model, load_model, save_checkpoint
+    >>> load_model('CompactNet_Weights.DEFAULT').meta['cutout_size']   # the bundled model
+    32
+    >>> path = os.path.join(tempfile.mkdtemp(), 'model.safetensors')
+    >>> digest = save_checkpoint(get_model('resnet18', cutout_size=32), path)
+    >>> model = load_model(path, sha256=digest, cutout_size=32)
+    >>> model.meta['architecture'], model.training
+    ('resnet18', False)
     """
     if isinstance(source, nn.Module):
         meta = getattr(source, 'meta', None)

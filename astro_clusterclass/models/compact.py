@@ -39,6 +39,19 @@ class CompactNet(nn.Module):
         Channels of the full-resolution stem and of each stride-2 stage.
     dropout : float
         Dropout before the linear head (training only).
+
+    Examples
+    --------
+    Built by ``get_model('compactnet')``, which adds the metadata:
+
+    >>> import torch
+    >>> from astro_clusterclass.models import CompactNet
+    >>> net = CompactNet().eval()
+    >>> sum(p.numel() for p in net.parameters())
+    295660
+    >>> with torch.no_grad():
+    ...     net(torch.zeros(1, 5, 32, 32)).shape
+    torch.Size([1, 4])
     """
 
     def __init__(self, in_channels=len(BANDS), num_classes=4, widths=(24, 32, 64, 128),
@@ -82,10 +95,19 @@ class CompactNet_Weights(WeightsEnum):
     a start for fine-tuning on human classifications. Its metadata holds
     the training data, settings and the accuracies on held-out simulated
     fields (``CompactNet_Weights.DEFAULT.meta['metrics']``).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import CompactNet_Weights, get_model
+    >>> CompactNet_Weights.DEFAULT
+    CompactNet_Weights.SIM_V1
+    >>> model = get_model('compactnet', weights='DEFAULT')
+    >>> model.meta['cutout_size'], model.meta['num_params']
+    (32, 295660)
     """
 
-    SIM_V1 = _bundled('compactnet_sim_v1-dd15eee3.safetensors',
-                      'dd15eee308769df69fa94812fbaeda2771eb8f2b66b823c3b15c93a557bdc136')
+    SIM_V1 = _bundled('compactnet_sim_v1-63034c0f.safetensors',
+                      '63034c0f71c651c50197d69a2eb677a5376052910b35aa0a7358bd20edfda579')
     DEFAULT = SIM_V1
 
 
