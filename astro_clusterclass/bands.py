@@ -112,6 +112,17 @@ def filter_from_header(header):
     Return the HST filter named in a header (e.g. ``'F435W'``), or `None`.
 
     See `band_from_header` for the keywords read and their order.
+
+    Examples
+    --------
+    >>> from astropy.io import fits
+    >>> from astro_clusterclass.bands import filter_from_header
+    >>> filter_from_header(fits.Header({'FILTER1': 'CLEAR1L', 'FILTER2': 'F435W'}))
+    'F435W'
+    >>> filter_from_header(fits.Header({'FILTER': 'F555W'}))
+    'F555W'
+    >>> filter_from_header(fits.Header()) is None
+    True
     """
     if header is None:
         return None

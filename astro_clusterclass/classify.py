@@ -48,6 +48,14 @@ def resolve_device(device):
     The `torch.device` meant by ``device``.
 
     ``'auto'`` is the first CUDA GPU when one is present, else the CPU.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.classify import resolve_device
+    >>> resolve_device('cpu')
+    device(type='cpu')
+    >>> resolve_device('auto').type in ('cpu', 'cuda')
+    True
     """
     if isinstance(device, str) and device == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -79,6 +87,15 @@ def resolve_precision(precision, device):
     changes classes of random-weight models for a small fraction of stamps
     (see the benchmark and docs/classification.rst); pass ``'fp32'`` for
     bit-for-bit reproducible fp32 results.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from astro_clusterclass.classify import resolve_precision
+    >>> resolve_precision('fp32', torch.device('cpu'))
+    ('fp32', torch.float32)
+    >>> resolve_precision('auto', torch.device('cpu'))[0] in ('fp32', 'bf16')
+    True
     """
     if precision == 'auto':
         if device.type == 'cuda':

@@ -45,6 +45,15 @@ class CutoutFlag(enum.IntFlag):
     Bit flags describing the quality of a candidate's stamp.
 
     Flags combine: ``CutoutFlag.EDGE | CutoutFlag.NONFINITE``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass import CutoutFlag
+    >>> flag = CutoutFlag.EDGE | CutoutFlag.NONFINITE
+    >>> int(flag), CutoutFlag.describe(flag)
+    (5, 'EDGE|NONFINITE')
+    >>> bool(flag & CutoutFlag.OFF_IMAGE)
+    False
     """
 
     #: The stamp is complete and finite.
@@ -91,6 +100,21 @@ class Cutouts:
         WCS of the full image the stamps come from.
     filters : dict
         Band slot → actual HST filter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass import load_images, make_cutouts
+    >>> rng = np.random.default_rng(0)
+    >>> images = load_images({band: rng.normal(size=(100, 120)).astype(np.float32)
+    ...                       for band in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')})
+    >>> stamps = make_cutouts(images, ([50.0, 2.0], [40.0, 60.0]), size=16)
+    >>> len(stamps), stamps.data.shape
+    (2, (2, 5, 16, 16))
+    >>> stamps.ids.tolist(), stamps.flags.tolist()   # the second is at the edge
+    ([0, 1], [0, 1])
+    >>> stamps.x0.tolist(), stamps.y0.tolist()       # image pixel of stamp pixel [0, 0]
+    ([42, -6], [32, 52])
     """
 
     data: np.ndarray
@@ -238,6 +262,19 @@ def iter_cutouts(images, positions, *, size=64, chunk_size=4096,
         Index of the chunk's first candidate in ``positions``.
     cutouts : `Cutouts`
         Stamps of candidates ``start`` to ``start + len(cutouts)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass import iter_cutouts, load_images
+    >>> rng = np.random.default_rng(0)
+    >>> images = load_images({band: rng.normal(size=(100, 120)).astype(np.float32)
+    ...                       for band in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')})
+    >>> positions = ([50.0, 2.0, 80.0], [40.0, 60.0, 70.0])
+    >>> for start, chunk in iter_cutouts(images, positions, size=16, chunk_size=2):
+    ...     print(start, chunk.data.shape)
+    0 (2, 5, 16, 16)
+    2 (1, 5, 16, 16)
     """
     size = _check_size(size)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
@@ -330,6 +367,23 @@ def write_cutout_fits(cutouts, directory, *, prefix='cutout_', overwrite=False):
     -------
     paths : list of str
         The files written, in candidate order.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astropy.io import fits
+    >>> from astro_clusterclass import load_images, make_cutouts, write_cutout_fits
+    >>> rng = np.random.default_rng(0)
+    >>> images = load_images({band: rng.normal(size=(100, 120)).astype(np.float32)
+    ...                       for band in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')})
+    >>> stamps = make_cutouts(images, ([50.0, 70.0], [40.0, 60.0]), size=16)
+    >>> paths = write_cutout_fits(stamps, tempfile.mkdtemp())
+    >>> [os.path.basename(p) for p in paths]
+    ['cutout_0.fits', 'cutout_1.fits']
+    >>> with fits.open(paths[0]) as hdul:
+    ...     print([hdu.name for hdu in hdul], hdul[0].header['X'], hdul['F555W'].data.shape)
+    ['PRIMARY', 'F275W', 'F336W', 'F438W', 'F555W', 'F814W'] 50.0 (16, 16)
     """
     os.makedirs(directory, exist_ok=True)
     world = None
@@ -390,6 +444,21 @@ def read_cutout_fits(paths):
     ValueError
         If a file lacks a band, repeats one, or its stamps differ in size
         from the others; the message names the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from astro_clusterclass import (load_images, make_cutouts, read_cutout_fits,
+    ...                                 write_cutout_fits)
+    >>> rng = np.random.default_rng(0)
+    >>> images = load_images({band: rng.normal(size=(100, 120)).astype(np.float32)
+    ...                       for band in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')})
+    >>> stamps = make_cutouts(images, ([50.0, 70.0], [40.0, 60.0]), size=16)
+    >>> paths = write_cutout_fits(stamps, tempfile.mkdtemp())
+    >>> back = read_cutout_fits(paths)
+    >>> back.bands, bool(np.array_equal(back.data, stamps.data))
+    (('F275W', 'F336W', 'F438W', 'F555W', 'F814W'), True)
     """
     paths = [os.fspath(p) for p in paths]
     if not paths:

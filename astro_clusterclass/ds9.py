@@ -84,6 +84,15 @@ def catalog_regions(tbl, *, class_column=None, coordinates='pixel', wcs=None,
     -------
     regions : `regions.Regions`
         One circle per row with a finite position, in table order.
+
+    Examples
+    --------
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.ds9 import catalog_regions
+    >>> tbl = QTable({'x': [10.0, 20.0], 'y': [5.0, 8.0], 'class': [1, 4]})
+    >>> regions = catalog_regions(tbl)
+    >>> len(regions), regions[0].center, regions[0].visual['color'], regions[1].visual['color']
+    (2, PixCoord(x=10.0, y=5.0), 'red', 'yellow')
     """
     check_table(tbl)
     if coordinates not in ('pixel', 'sky'):

@@ -51,6 +51,18 @@ class BandImages:
     meta : dict
         Band slot → dict of photometric keywords (PHOTFLAM, PHOTPLAM,
         EXPTIME, BUNIT, ...) found in the header.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass import load_images
+    >>> rng = np.random.default_rng(0)
+    >>> images = load_images({band: rng.normal(size=(100, 120)).astype(np.float32)
+    ...                       for band in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')})
+    >>> images
+    <BandImages 120x100 px, bands: F275W, F336W, F438W, F555W, F814W, wcs: no>
+    >>> images.shape, images['F555W'].shape, len(images)
+    ((100, 120), (100, 120), 5)
     """
 
     def __init__(self, data, *, wcs=None, headers=None, filters=None,

@@ -47,7 +47,17 @@ PHOTOMETRY_RADIUS = 4.0
 
 
 class PhotFlag(enum.IntFlag):
-    """Bit flags of `candidate_photometry` (column ``phot_flag``)."""
+    """
+    Bit flags of `candidate_photometry` (column ``phot_flag``).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.photometry import PhotFlag
+    >>> PhotFlag.describe(PhotFlag.EDGE | PhotFlag.NONPOSITIVE)
+    'EDGE|NONPOSITIVE'
+    >>> [flag.name for flag in PhotFlag]
+    ['EDGE', 'OFF_IMAGE', 'NONFINITE', 'NONPOSITIVE']
+    """
 
     #: All measurements are fine.
     NONE = 0
@@ -72,7 +82,17 @@ class PhotFlag(enum.IntFlag):
 
 
 class SelectionFlag(enum.IntFlag):
-    """Why `select_candidates` rejected a candidate (column ``selection_flag``)."""
+    """
+    Why `select_candidates` rejected a candidate (column ``selection_flag``).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.photometry import SelectionFlag
+    >>> SelectionFlag.describe(SelectionFlag.CI_LOW | SelectionFlag.FAINT)
+    'CI_LOW|FAINT'
+    >>> [flag.name for flag in SelectionFlag]
+    ['CI_LOW', 'CI_HIGH', 'FAINT', 'FEW_BANDS', 'MCI']
+    """
 
     NONE = 0
     #: CI below ``ci_min`` (star-like) or undefined.

@@ -41,6 +41,20 @@ class PipelineResult(dict):
         Scores against the truth of a simulated field.
     summary : str
         The text of ``summary.txt``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.pipeline import run_pipeline
+    >>> result = run_pipeline(os.path.join(tempfile.mkdtemp(), 'demo'), shape=(300, 300),
+    ...                       n_candidates=30, progress=False, plots=False)  # doctest: +ELLIPSIS
+    simulating ...
+    >>> os.path.basename(result['regions']), len(result.table)
+    ('regions.reg', 30)
+    >>> print(result.summary)  # doctest: +ELLIPSIS
+    astro_clusterclass run
+    ======================
+    ...
     """
 
     table = None

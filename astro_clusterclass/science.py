@@ -405,6 +405,21 @@ def age_distribution(tbl, *, class_column='class', classes=CLUSTER_CLASSES,
         ``gamma``, ``gamma_err`` (all bins), ``gamma_no_youngest``,
         ``gamma_no_youngest_err``, ``youngest_age_max`` (yr, upper edge
         of the youngest bin) and ``note`` (why a fit failed, NaN slope).
+
+    Examples
+    --------
+    Ages drawn uniformly in log τ have dN/dτ ∝ τ^−1:
+
+    >>> import astropy.units as u, numpy as np
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.science import age_distribution
+    >>> rng = np.random.default_rng(1)
+    >>> n = 4000
+    >>> tbl = QTable({'class': rng.integers(1, 3, n), 'age': 10 ** rng.uniform(6, 9, n) * u.yr,
+    ...               'mass': 10 ** rng.uniform(4.0, 5.5, n) * u.solMass})
+    >>> ad = age_distribution(tbl)
+    >>> ad['n'].tolist(), np.round(ad['gamma'], 1).tolist()
+    ([2105, 1895], [-1.0, -1.0])
     """
     use = _cluster_rows(tbl, class_column, classes)
     age = _column(tbl, age_column, 'age_column', u.yr)
@@ -495,6 +510,20 @@ def bright_end_completeness(tbl, *, distance_modulus, class_columns='class',
         with M_V < limit), ``n_inspected`` (of those, classes 1-4),
         ``n_1`` … ``n_4``, ``n_cluster`` (1 or 2), ``fraction``
         (n_cluster / n_inspected) and ``fraction_err`` (binomial).
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.science import bright_end_completeness
+    >>> tbl = QTable({'mag_F555W': [18.5, 19.0, 19.2, 22.0] * u.mag, 'class': [1, 2, 4, 1]})
+    >>> out = bright_end_completeness(tbl, distance_modulus=30.0)   # M_V < -10: V < 20
+    >>> out['class_column', 'n_bright', 'n_cluster'].pprint()
+    class_column n_bright n_cluster
+    ------------ -------- ---------
+           class        3         2
+    >>> round(float(out['fraction'][0]), 2)
+    0.67
     """
     check_table(tbl)
     dm = _distance_modulus(distance_modulus)

@@ -25,7 +25,19 @@ PIXEL_COLUMN_PAIRS = (('x', 'y'), ('xcentroid', 'ycentroid'),
 
 
 def check_table(tbl, *, parameter='tbl'):
-    """Raise `TypeError` unless ``tbl`` is an astropy `~astropy.table.Table`."""
+    """
+    Raise `TypeError` unless ``tbl`` is an astropy `~astropy.table.Table`.
+
+    Examples
+    --------
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.tables import check_table
+    >>> check_table(QTable({'x': [1.0]}))
+    >>> check_table([1.0], parameter='catalog')
+    Traceback (most recent call last):
+    ...
+    TypeError: catalog must be an astropy Table or QTable, got list
+    """
     if not isinstance(tbl, Table):
         msg = (f'{parameter} must be an astropy Table or QTable, got '
                f'{type(tbl).__name__}')
@@ -33,7 +45,20 @@ def check_table(tbl, *, parameter='tbl'):
 
 
 def sky_column(tbl):
-    """Name of the first `~astropy.coordinates.SkyCoord` column, or `None`."""
+    """
+    Name of the first `~astropy.coordinates.SkyCoord` column, or `None`.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astropy.coordinates import SkyCoord
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.tables import sky_column
+    >>> sky_column(QTable({'id': [1], 'pos': SkyCoord([10] * u.deg, [20] * u.deg)}))
+    'pos'
+    >>> sky_column(QTable({'x': [1.0]})) is None
+    True
+    """
     for name in tbl.colnames:
         if isinstance(tbl[name], SkyCoord):
             return name
@@ -145,6 +170,13 @@ def provenance(function, arguments=None):
     meta : dict
         ``date`` (UTC, ISO 8601), ``function``, ``arguments`` and the
         ``version`` of this package and its main dependencies.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.tables import provenance
+    >>> meta = provenance('my_function', {'radius': 2.0})
+    >>> sorted(meta), meta['function'], meta['arguments']
+    (['arguments', 'date', 'function', 'version'], 'my_function', {'radius': 2.0})
     """
     import astropy
     from ._version import __version__

@@ -1,9 +1,23 @@
 """Sphinx configuration of the astro_clusterclass documentation."""
 
+import argparse
+import functools
 import os
+import shutil
 import socket
+from pathlib import Path
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+from matplotlib.sphinxext.plot_directive import PlotDirective
 
 import astro_clusterclass
+
+#: The shared real data (LEGUS catalogues, BC03 tracks), found as the tests
+#: find it (docs/conftest.py); pages that read it still build without it.
+SHARED_DATA = Path(os.environ.get('ASTRO_CLUSTERCLASS_SHARED_DATA',
+                                  Path(__file__).resolve().parents[2] / 'shared' / 'data'))
 
 project = 'astro_clusterclass'
 author = 'astro_clusterclass developers'
@@ -19,6 +33,7 @@ extensions = [
     'sphinx_automodapi.smart_resolver',
     'numpydoc',
     'pytest_doctestplus.sphinx.doctestplus',  # .. doctest-skip:: in the narrative pages
+    'matplotlib.sphinxext.plot_directive',    # figures drawn while the docs are built
 ]
 
 master_doc = 'index'
@@ -33,9 +48,37 @@ automodsumm_inherited_members = False
 # :class:`Module` is not qualified.
 nitpick_ignore = [('py:class', 'Module')]
 
+# Figures of the tutorial and the user guide are made during the build by
+# ``.. plot::`` (and ``.. shared-data-plot::``, below) from the code shown
+# next to them; the same code runs as doctests under pytest.
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [('png', 100)]
+plot_pre_code = ('import numpy as np\n'
+                 'from matplotlib import pyplot as plt\n'
+                 'from pathlib import Path\n'
+                 f'SHARED_DATA = Path({str(SHARED_DATA)!r})\n')
+# Files written by the examples land here, not in the source tree; it starts
+# empty on every build, as the doctests' temporary directory does.
+plot_working_directory = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_build',
+                                      'plot_working_directory')
+shutil.rmtree(plot_working_directory, ignore_errors=True)
+os.makedirs(plot_working_directory)
+
 html_theme = 'pydata_sphinx_theme'
 html_static_path = ['_static']
+html_css_files = ['astro_clusterclass.css']
 html_title = f'astro_clusterclass {version}'
+html_theme_options = {
+    # The top-level sections, all in the header bar.
+    'header_links_before_dropdown': 5,
+    'navigation_with_keys': False,
+}
+# Pages without sub-pages have nothing to show in the left sidebar: drop it,
+# so that their code and figures get the full width.
+html_sidebars = {page: [] for page in ('index', 'install', 'getting_started', 'tutorial',
+                                       'changes', 'citation')}
 
 intersphinx_mapping = {
     'python': ('https://docs.python.org/3/', None),
@@ -73,3 +116,62 @@ if os.environ.get('SPHINX_OFFLINE') or not _online():
                    r'tuple|None|object|type|slice|bytes|generator|iterator|'
                    r'class|function|module|any)'),
     ]
+
+
+_MISSING_DATA_FIGURE = f"""
+import matplotlib.pyplot as plt
+fig = plt.figure(figsize=(7, 1.2))
+fig.text(0.5, 0.5, 'This figure needs the shared LEGUS data, which were not found\\n'
+         'at {SHARED_DATA} when these pages were built\\n'
+         '(set ASTRO_CLUSTERCLASS_SHARED_DATA to the data folder and rebuild).',
+         ha='center', va='center', fontsize=10, color='0.3')
+"""
+
+
+class SharedDataPlot(PlotDirective):
+    """
+    ``.. plot::`` for code that reads the shared LEGUS data.
+
+    With the data present it is exactly ``.. plot::``. Without them the
+    build still succeeds: the code is shown but not run, and a figure that
+    says what is missing takes the place of the plot (``:nofigs:`` blocks
+    show only the code).
+    """
+
+    def run(self):
+        if SHARED_DATA.exists():
+            return super().run()
+        code = '\n'.join(self.content)
+        shown = []
+        if self.options.get('include-source', plot_include_source):
+            shown.append(nodes.doctest_block(code, code))
+        if 'nofigs' in self.options:
+            return shown
+        self.content = StringList(_MISSING_DATA_FIGURE.strip().splitlines())
+        self.options = {key: value for key, value in self.options.items()
+                        if key not in ('context', 'nofigs', 'format')}
+        self.options['include-source'] = False
+        return shown + super().run()
+
+
+class CommandHelp(Directive):
+    """``.. clusterclass-help:: run``: the ``--help`` text of a subcommand, as built."""
+
+    required_arguments = 0
+    optional_arguments = 1
+
+    def run(self):
+        from astro_clusterclass.cli import build_parser
+        parser = build_parser()
+        if self.arguments:
+            subparsers = next(a for a in parser._actions
+                              if isinstance(a, argparse._SubParsersAction))
+            parser = subparsers.choices[self.arguments[0]]
+        parser.formatter_class = functools.partial(argparse.HelpFormatter, width=76)
+        text = parser.format_help().rstrip()
+        return [nodes.literal_block(text, text, language='text')]
+
+
+def setup(app):
+    app.add_directive('shared-data-plot', SharedDataPlot)
+    app.add_directive('clusterclass-help', CommandHelp)

@@ -23,13 +23,30 @@ _ORDER = ('run', 'simulate', 'classify', 'train', 'compare', 'regions', 'cutouts
 
 
 def subcommand_modules():
-    """Names of the modules of this package that define subcommands."""
+    """
+    Names of the modules of this package that define subcommands.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.cli import subcommand_modules
+    >>> subcommand_modules()
+    ['run', 'simulate', 'classify', 'train', 'compare', 'regions', 'cutouts']
+    """
     names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith('_')]
     return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
 
 
 def build_parser():
-    """Return the `argparse.ArgumentParser` of ``clusterclass``."""
+    """
+    Return the `argparse.ArgumentParser` of ``clusterclass``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.cli import build_parser
+    >>> args = build_parser().parse_args(['regions', 'catalogue.ecsv', '-o', 'catalogue.reg'])
+    >>> args.command, args.catalog, args.output
+    ('regions', 'catalogue.ecsv', 'catalogue.reg')
+    """
     parser = argparse.ArgumentParser(
         prog='clusterclass',
         description='Classify star-cluster candidates in five-band HST images '
@@ -43,7 +60,25 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run ``clusterclass``; returns the process exit status."""
+    """
+    Run ``clusterclass``; returns the process exit status.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.cli import main
+    >>> work = tempfile.mkdtemp()
+    >>> main(['simulate', '-o', work, '--shape', '300', '300', '--seed', '1'])  # doctest: +ELLIPSIS
+    simulated 300x300 px, ... candidates at 10 Mpc (seed 1) in ... s
+    ...
+    0
+    >>> main(['regions', os.path.join(work, 'field_truth.ecsv'),
+    ...       '-o', os.path.join(work, 'truth.reg')])  # doctest: +ELLIPSIS
+    wrote ... regions for ... rows to .../truth.reg
+    0
+    >>> main(['regions', os.path.join(work, 'missing.ecsv'), '-o', 'x.reg'])  # error on stderr
+    1
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, 'func', None):

@@ -15,6 +15,19 @@ __all__ = ['add_parser', 'run']
 
 
 def add_parser(subparsers):
+    """
+    Register ``clusterclass compare`` on ``subparsers`` (an argparse
+    subparsers action); its ``func`` default is `run`.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from astro_clusterclass.cli import compare
+    >>> subparsers = argparse.ArgumentParser(prog='clusterclass').add_subparsers()
+    >>> compare.add_parser(subparsers)
+    >>> subparsers.choices['compare'].prog
+    'clusterclass compare'
+    """
     parser = subparsers.add_parser(
         'compare', help='compare two classifications (agreement, confusion, colour boxes)',
         description='Cross-match two catalogues one-to-one (or compare two class '
@@ -66,6 +79,29 @@ def _write(tbl, path, overwrite):
 
 
 def run(args):
+    """
+    Run ``clusterclass compare`` with parsed arguments.
+
+    `~astro_clusterclass.cli.main` parses the arguments and calls it.
+
+    Examples
+    --------
+    Two classifications of one (simulated) catalogue:
+
+    >>> import os, tempfile
+    >>> from astro_clusterclass.cli import main
+    >>> from astro_clusterclass.datasets import make_cluster_field, relabel_classes
+    >>> work = tempfile.mkdtemp()
+    >>> truth = make_cluster_field((300, 300), 60, seed=1).truth
+    >>> truth['class_human'] = relabel_classes(truth, seed=0)['class']
+    >>> path = os.path.join(work, 'classes.ecsv')
+    >>> truth['id', 'x', 'y', 'class', 'class_human', 'mag_F555W'].write(path)
+    >>> main(['compare', path, path, '--column-a', 'class', '--column-b', 'class_human',
+    ...       '-o', os.path.join(work, 'report')])  # doctest: +ELLIPSIS
+    60 objects compared (60 classified 1-4 by both); agreement: 1 ...
+    wrote ... files to .../report
+    0
+    """
     import matplotlib
     matplotlib.use('Agg')  # files only; never open a window
     import matplotlib.pyplot as plt

@@ -11,6 +11,19 @@ __all__ = ['add_parser', 'run']
 
 
 def add_parser(subparsers):
+    """
+    Register ``clusterclass run`` on ``subparsers`` (an argparse
+    subparsers action); its ``func`` default is `run`.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from astro_clusterclass.cli import run
+    >>> subparsers = argparse.ArgumentParser(prog='clusterclass').add_subparsers()
+    >>> run.add_parser(subparsers)
+    >>> subparsers.choices['run'].prog
+    'clusterclass run'
+    """
     parser = subparsers.add_parser(
         'run', help='classify a field end to end and write catalogue, regions, plots, summary',
         description='The main job. Without --catalog/--images: simulate a five-band HST field '
@@ -42,10 +55,30 @@ def add_parser(subparsers):
 
 
 def run(args):
+    """
+    Run ``clusterclass run`` with parsed arguments.
+
+    `~astro_clusterclass.cli.main` parses the arguments and calls it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.cli import main
+    >>> out = os.path.join(tempfile.mkdtemp(), 'demo')
+    >>> main(['run', '-o', out, '--shape', '300', '300', '--no-plots',
+    ...       '--no-progress'])  # doctest: +ELLIPSIS
+    simulating a 300x300 px five-band field ...
+    open the regions in SAOImage DS9 with:
+      ds9 .../images/field_f555w.fits -regions load .../regions.reg
+    0
+    """
     if (args.catalog is None) != (args.images is None):
         msg = 'give both --catalog and --images (your field), or neither (a simulated field)'
         raise ValueError(msg)
-    catalog = None if args.catalog is None else read_catalog(args.catalog)
+    catalog = None
+    if args.catalog is not None:
+        catalog = read_catalog(args.catalog)
+        catalog.meta.setdefault('filename', os.path.basename(args.catalog))
     result = run_pipeline(args.output, images=args.images, catalog=catalog,
                           models=args.models, shape=tuple(args.shape),
                           n_candidates=args.n_candidates, distance=args.distance * u.Mpc,

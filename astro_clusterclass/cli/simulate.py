@@ -8,6 +8,19 @@ __all__ = ['add_parser', 'run']
 
 
 def add_parser(subparsers):
+    """
+    Register ``clusterclass simulate`` on ``subparsers`` (an argparse
+    subparsers action); its ``func`` default is `run`.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from astro_clusterclass.cli import simulate
+    >>> subparsers = argparse.ArgumentParser(prog='clusterclass').add_subparsers()
+    >>> simulate.add_parser(subparsers)
+    >>> subparsers.choices['simulate'].prog
+    'clusterclass simulate'
+    """
     parser = subparsers.add_parser(
         'simulate', help='simulate a five-band HST field of cluster candidates',
         description='Write five FITS images (F275W, F336W, F438W, F555W, F814W; e-/s, '
@@ -36,6 +49,23 @@ def add_parser(subparsers):
 
 
 def run(args):
+    """
+    Run ``clusterclass simulate`` with parsed arguments.
+
+    `~astro_clusterclass.cli.main` parses the arguments and calls it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.cli import build_parser, simulate
+    >>> work = tempfile.mkdtemp()
+    >>> args = build_parser().parse_args(['simulate', '-o', work, '--shape', '300', '300'])
+    >>> simulate.run(args)  # doctest: +ELLIPSIS
+    simulated 300x300 px, ...
+    >>> sorted(os.listdir(work))  # doctest: +NORMALIZE_WHITESPACE
+    ['field_candidates.ecsv', 'field_f275w.fits', 'field_f336w.fits', 'field_f438w.fits',
+     'field_f555w.fits', 'field_f814w.fits', 'field_truth.ecsv']
+    """
     fractions = None
     if args.class_fractions is not None:
         fractions = dict(zip((1, 2, 3, 4), args.class_fractions))

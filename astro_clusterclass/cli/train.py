@@ -12,6 +12,19 @@ __all__ = ['add_parser', 'run']
 
 
 def add_parser(subparsers):
+    """
+    Register ``clusterclass train`` on ``subparsers`` (an argparse
+    subparsers action); its ``func`` default is `run`.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> from astro_clusterclass.cli import train
+    >>> subparsers = argparse.ArgumentParser(prog='clusterclass').add_subparsers()
+    >>> train.add_parser(subparsers)
+    >>> subparsers.choices['train'].prog
+    'clusterclass train'
+    """
     parser = subparsers.add_parser(
         'train', help='train a classifier on human (or simulated) labels',
         description='Train a network on the labelled candidates of CATALOG and its five '
@@ -60,6 +73,29 @@ def add_parser(subparsers):
 
 
 def run(args):
+    """
+    Run ``clusterclass train`` with parsed arguments.
+
+    `~astro_clusterclass.cli.main` parses the arguments and calls it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.cli import main
+    >>> work = tempfile.mkdtemp()
+    >>> main(['simulate', '-o', work, '--shape', '300', '300', '--seed', '1'])  # doctest: +ELLIPSIS
+    simulated 300x300 px, ...
+    0
+    >>> images = [os.path.join(work, f'field_{band}.fits')
+    ...           for band in ('f275w', 'f336w', 'f438w', 'f555w', 'f814w')]
+    >>> main(['train', os.path.join(work, 'field_truth.ecsv'), *images,
+    ...       '-o', os.path.join(work, 'model.safetensors'), '--n-batches', '2',
+    ...       '--batch-size', '8', '--no-progress'])  # doctest: +ELLIPSIS
+    trained compactnet on ... objects, 2 batches in ...
+    wrote .../model.safetensors (sha256 ...)
+    ...
+    0
+    """
     tbl = read_catalog(args.catalog, format=args.format, class_column=args.class_column)
     options = dict(label_column=args.label_column,
                    unknown_labels='drop' if args.drop_unknown_labels else 'error',

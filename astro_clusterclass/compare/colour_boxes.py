@@ -258,6 +258,31 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
     ValueError
         If a class label is unknown, a class or magnitude column is
         missing or holds labels outside the scheme.
+
+    Examples
+    --------
+    Two classifications (columns of one table) of three objects; real
+    catalogues have hundreds (see :doc:`/colour_colour`):
+
+    >>> import astropy.units as u
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.compare import colour_box_counts
+    >>> mags = {'mag_F336W': [20.0, 21.5, 20.1], 'mag_F438W': [21.2, 21.1, 21.3],
+    ...         'mag_F555W': [21.0, 20.5, 21.1], 'mag_F814W': [20.8, 19.3, 20.9]}
+    >>> tbl = QTable({name: values * u.mag for name, values in mags.items()})
+    >>> tbl['class'] = [1, 1, 2]
+    >>> tbl['class_b'] = [1, 2, 2]
+    >>> counts = colour_box_counts({'A': tbl, 'B': (tbl, 'class_b')}, distance_modulus=29.0,
+    ...                            classes=('1', '1+2'))
+    >>> counts[counts['class'] == '1+2'].pprint()
+    class box  A   B   qr
+    ----- --- --- --- ---
+      1+2   1   1   1 nan
+      1+2   2   0   0 nan
+      1+2   3   0   0 nan
+      1+2   4   2   2 nan
+
+    (``qr`` is NaN unless every method has at least 12 objects in the cell.)
     """
     known = {str(k) for k in CLASSES} | {'1+2'}
     classes = tuple(str(c) for c in classes)

@@ -70,6 +70,15 @@ class SimulatedField:
     distance : `~astropy.units.Quantity`
     meta : dict
         Parameters and provenance.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> field = make_cluster_field((256, 256), 20, seed=1)
+    >>> field
+    <SimulatedField 256x256 px, 20 candidates, distance 10 Mpc, seed 1>
+    >>> len(field.hdus), field.hdus[0].header['FILTER'], len(field.truth), len(field.candidates)
+    (5, 'F275W', 20, 20)
     """
 
     def __init__(self, hdus, truth, candidates, field_stars, wcs, distance, meta):

@@ -494,6 +494,35 @@ def classify_jobs(jobs, *, output_dir, client=None, models=None, bands=None, chu
     ImportError, TypeError, ValueError, FileExistsError
         As `classify_catalog_dask`; also for an empty ``jobs``, malformed
         jobs or bad names.
+
+    Examples
+    --------
+    Two simulated galaxies on a cluster of one worker thread in this process
+    (real runs use worker processes, see :doc:`/scaling`):
+
+    >>> import logging, os, tempfile, torch
+    >>> from distributed import Client, LocalCluster
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> from astro_clusterclass.distributed import classify_jobs
+    >>> from astro_clusterclass.models import get_model, save_checkpoint
+    >>> work = tempfile.mkdtemp()
+    >>> _ = torch.manual_seed(0)
+    >>> checkpoint = os.path.join(work, 'compact.safetensors')
+    >>> _ = save_checkpoint(get_model('compactnet', cutout_size=32), checkpoint)
+    >>> jobs = {}
+    >>> for seed in (1, 2):
+    ...     field = make_cluster_field((256, 256), 20, seed=seed)
+    ...     paths = field.write(os.path.join(work, f'galaxy{seed}'))
+    ...     jobs[f'galaxy{seed}'] = (field.candidates, [paths[b] for b in field.images.bands])
+    >>> cluster = LocalCluster(n_workers=1, processes=False, protocol='tcp', host='127.0.0.1',
+    ...                        dashboard_address='127.0.0.1:0', silence_logs=logging.ERROR)
+    >>> with cluster, Client(cluster) as client:
+    ...     tables = classify_jobs(jobs, client=client, output_dir=os.path.join(work, 'runs'),
+    ...                            models=checkpoint, chunk_size=8, progress=False)
+    >>> {name: len(tbl) for name, tbl in tables.items()}
+    {'galaxy1': 20, 'galaxy2': 20}
+    >>> sorted(os.listdir(os.path.join(work, 'runs')))
+    ['galaxy1', 'galaxy2']
     """
     opts = _options(chunk_size=chunk_size, stream_size=stream_size, batch_size=batch_size,
                     device=device, precision=precision, skip_flags=skip_flags,

@@ -55,7 +55,18 @@ _NGC1566_COLUMNS = (
 
 
 class LegusLayoutError(ValueError):
-    """The trailing columns of a LEGUS catalogue cannot be identified with certainty."""
+    """
+    The trailing columns of a LEGUS catalogue cannot be identified with certainty.
+
+    Examples
+    --------
+    It is a `ValueError`; its message lists the class-like columns and says
+    how to name one (see :doc:`/catalogues`):
+
+    >>> from astro_clusterclass.io.legus import LegusLayoutError
+    >>> issubclass(LegusLayoutError, ValueError)
+    True
+    """
 
 
 def _is_class(values, allowed=(0, 1, 2, 3, 4)):

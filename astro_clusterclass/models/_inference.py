@@ -56,6 +56,21 @@ def prepare_for_inference(model, *, input_size, device='cpu', dtype=torch.float3
     -------
     module : `torch.nn.Module`
         In eval mode, with ``meta`` (``meta['inference']`` is True).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from astro_clusterclass.models import get_model, prepare_for_inference
+    >>> model = get_model('vgg19_bn', cutout_size=32).eval()
+    >>> fast = prepare_for_inference(model, input_size=32)
+    >>> type(fast).__name__, fast.meta['inference']
+    ('FoldedVGG', True)
+    >>> x = torch.randn(2, 5, 32, 32)
+    >>> with torch.no_grad():
+    ...     same = torch.allclose(model(x), fast(x.contiguous(memory_format=torch.channels_last)),
+    ...                           atol=1e-3)
+    >>> same
+    True
     """
     meta = copy.deepcopy(getattr(model, 'meta', {}))
     if isinstance(model, torchvision.models.VGG):

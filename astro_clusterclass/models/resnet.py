@@ -13,7 +13,15 @@ __all__ = ['ResNet18_Weights', 'resnet18']
 
 
 class ResNet18_Weights(WeightsEnum):
-    """Trained five-band weights of `resnet18` (members are added as they are trained)."""
+    """
+    Trained five-band weights of `resnet18` (members are added as they are trained).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import ResNet18_Weights
+    >>> list(ResNet18_Weights)   # none trained yet
+    []
+    """
 
 
 def _stem(out_channels=64):
@@ -51,6 +59,13 @@ def resnet18(*, weights=None, weights_backbone=None, progress=True, num_classes=
     -------
     model : `torchvision.models.ResNet`
         With ``model.meta``; the stem is ``conv1``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import resnet18
+    >>> model = resnet18(cutout_size=32)   # random weights; get_model('resnet18') is the same
+    >>> model.conv1.in_channels, model.fc.out_features, model.meta['stem_layer']
+    (5, 4, 'conv1')
     """
     weights, weights_backbone = split_weights(weights, weights_backbone, 'resnet18')
     categories, cutout_size, normalization = settings_from(

@@ -30,7 +30,15 @@ __all__ = ['VGG19_BN_Weights', 'vgg19_bn', 'FoldedVGG', 'fold_classifier', 'unfo
 
 
 class VGG19_BN_Weights(WeightsEnum):
-    """Trained five-band weights of `vgg19_bn` (members are added as they are trained)."""
+    """
+    Trained five-band weights of `vgg19_bn` (members are added as they are trained).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import VGG19_BN_Weights
+    >>> list(VGG19_BN_Weights)   # none trained yet
+    []
+    """
 
 
 def _stem(out_channels=64):
@@ -52,6 +60,13 @@ def vgg19_bn(*, weights=None, weights_backbone=None, progress=True, num_classes=
     -------
     model : `torchvision.models.VGG`
         With ``model.meta``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import vgg19_bn
+    >>> model = vgg19_bn(cutout_size=32)
+    >>> model.features[0].in_channels, model.classifier[6].out_features, model.meta['stem_layer']
+    (5, 4, 'features.0')
     """
     weights, weights_backbone = split_weights(weights, weights_backbone, 'vgg19_bn')
     categories, cutout_size, normalization = settings_from(
@@ -92,6 +107,13 @@ class FoldedVGG(nn.Module):
     A VGG whose adaptive pool and first linear layer are one small linear layer.
 
     Built by `fold_classifier`; valid for one input size only (``input_size``).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import FoldedVGG, fold_classifier, vgg19_bn
+    >>> folded = fold_classifier(vgg19_bn(cutout_size=32).eval(), 32)
+    >>> isinstance(folded, FoldedVGG), folded.input_size
+    (True, 32)
     """
 
     def __init__(self, features, classifier, input_size):
@@ -130,6 +152,19 @@ def fold_classifier(model, input_size):
         later classifier layers with ``model`` (copy it before changing
         dtypes). When the feature map is at least as large as the pool
         output (>= 224 px) folding saves nothing and ``model`` is returned.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from astro_clusterclass.models import fold_classifier, vgg19_bn
+    >>> model = vgg19_bn(cutout_size=32).eval()
+    >>> folded = fold_classifier(model, 32)
+    >>> folded.classifier[0].in_features, model.classifier[0].in_features
+    (512, 25088)
+    >>> x = torch.randn(2, 5, 32, 32)
+    >>> with torch.no_grad():
+    ...     torch.allclose(model(x), folded(x), atol=1e-4)
+    True
     """
     if not isinstance(model, torchvision.models.VGG):
         msg = f'model must be a torchvision VGG, got {type(model).__name__}'

@@ -97,6 +97,18 @@ class TrainingSet:
         `~astro_clusterclass.cutouts.CutoutFlag` names).
     description : str
         Where the data come from (stored in the checkpoint metadata).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass.training import TrainingSet
+    >>> rng = np.random.default_rng(0)
+    >>> stamps = rng.normal(size=(8, 5, 17, 17)).astype(np.float32)
+    >>> tset = TrainingSet.from_arrays(stamps, [1, 2, 3, 4] * 2, size=16)
+    >>> tset
+    <TrainingSet 8 stamps of 16 px, classes {1: 2, 2: 2, 3: 2, 4: 2}, 1 group(s)>
+    >>> len(tset), tset.stamps.shape
+    (8, (8, 5, 17, 17))
     """
 
     stamps: np.ndarray

@@ -57,6 +57,23 @@ class Evaluation:
     n_unclassified : int
         Objects without a prediction (flagged stamps); they count as wrong
         and are not in ``confusion``.
+
+    Examples
+    --------
+    Made by `~astro_clusterclass.training.evaluate_classes` and
+    `~astro_clusterclass.training.evaluate`:
+
+    >>> from astro_clusterclass.training import evaluate_classes
+    >>> ev = evaluate_classes([1, 1, 2, 2, 3, 4, 4, 4], [1, 2, 2, 2, 3, 4, 4, 3])
+    >>> ev.n, ev.accuracy, ev.cluster_accuracy
+    (8, 0.75, 1.0)
+    >>> ev.per_class['class', 'n_true', 'accuracy'][:4].pprint()
+    class n_true      accuracy
+    ----- ------ ------------------
+        1      2                0.5
+        2      2                1.0
+        3      1                1.0
+        4      3 0.6666666666666666
     """
 
     per_class: QTable
@@ -93,7 +110,7 @@ class Evaluation:
             lines.append(f'{label:>5}  {_show(r["n_true"], "d"):>6}  '
                          f'{_show(r["accuracy"]):>8}  {_show(r["precision"]):>9}  '
                          f'{_show(r["agreement"]):>9}  '
-                         f'{"" if human is None else f"({human:.2f})"}')
+                         f'{"" if human is None else f"({human:.2f})"}'.rstrip())
         lines.append('confusion (rows: label, columns: predicted 1-4)')
         for i, k in enumerate(CLASSES):
             cells = ' '.join(f'{int(self.confusion[f"class_b_{j}"][i]):6d}' for j in CLASSES)
@@ -202,6 +219,17 @@ def predict_stamps(model, stamps, *, size=None, batch_size=256, device='cpu'):
         ``(N,)`` int classes (the model's categories).
     probabilities : `~numpy.ndarray`
         ``(N, K)`` float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astro_clusterclass.models import get_model
+    >>> from astro_clusterclass.training import predict_stamps
+    >>> model = get_model('compactnet', cutout_size=16)       # random weights
+    >>> stamps = np.random.default_rng(0).normal(size=(3, 5, 20, 20)).astype(np.float32)
+    >>> classes, probabilities = predict_stamps(model, stamps)  # the central 16 px
+    >>> classes.shape, probabilities.shape, set(classes.tolist()) <= {1, 2, 3, 4}
+    ((3,), (3, 4), True)
     """
     size = int(size or model.meta['cutout_size'])
     norm = StampNormalization.from_dict(model.meta['normalization'])
@@ -255,6 +283,18 @@ def evaluate(models, tbl, images, *, label_column='class', unknown_labels='error
         Unclassified rows (flagged stamps) count as wrong.
     classified : `~astropy.table.QTable`
         The output of `~astro_clusterclass.classify.classify_table`.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> from astro_clusterclass.training import evaluate
+    >>> field = make_cluster_field((300, 300), 30, seed=2)
+    >>> evaluation, classified = evaluate('CompactNet_Weights.DEFAULT', field.labelled_candidates(),
+    ...                                   field.images, precision='fp32', progress=False)
+    >>> evaluation.n, evaluation.n_unclassified, len(classified)
+    (30, 1, 30)
+    >>> round(evaluation.accuracy, 2)
+    0.9
     """
     from ._data import _check_labels
     check_table(tbl)

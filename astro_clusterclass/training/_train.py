@@ -77,6 +77,23 @@ class TrainingResult:
     path : str or None
         Checkpoint written (``output``), with its ``sha256``.
     sha256 : str or None
+
+    Examples
+    --------
+    A very short run, to show what comes back (real training takes
+    thousands of batches, see :doc:`/training`):
+
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> from astro_clusterclass.training import train_model
+    >>> field = make_cluster_field((300, 300), 30, seed=2)
+    >>> result = train_model(field.labelled_candidates(), images=field.images, n_batches=3,
+    ...                      batch_size=8, progress=False)
+    >>> result.history.colnames, len(result.history)
+    (['batch', 'loss', 'accuracy', 'lr'], 3)
+    >>> len(result.train_index) + len(result.test_index), result.evaluation.n
+    (29, 6)
+    >>> result.model.meta['training']['n_batches']
+    3
     """
 
     model: nn.Module
@@ -528,6 +545,24 @@ def train_ensemble(data, labels=None, *, output_dir, images=None,
     evaluation : `~astro_clusterclass.training.Evaluation`
         The ensemble's mode (consolidated as
         `~astro_clusterclass.ensemble.consolidate`) on the shared test split.
+
+    Examples
+    --------
+    Two compact networks, a few batches each (the paper's ensemble is
+    ``{'resnet18': 10, 'vgg19_bn': 10}`` with 10 000 batches):
+
+    >>> import os, tempfile
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> from astro_clusterclass.training import train_ensemble
+    >>> field = make_cluster_field((300, 300), 30, seed=2)
+    >>> paths, evaluation = train_ensemble(field.labelled_candidates(), images=field.images,
+    ...                                    output_dir=tempfile.mkdtemp(),
+    ...                                    architectures={'compactnet': 2}, n_batches=2,
+    ...                                    batch_size=8, progress=False)
+    >>> [os.path.basename(path) for path in paths]
+    ['compactnet_01.safetensors', 'compactnet_02.safetensors']
+    >>> evaluation.n
+    6
     """
     for key in ('output', 'checkpoint', 'split_seed', 'architecture'):
         if key in kwargs:

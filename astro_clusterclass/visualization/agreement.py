@@ -35,6 +35,22 @@ def plot_agreement_vs_property(trends, *, panels=_PANELS, ncols=3, xlabel=None,
     fig : `~matplotlib.figure.Figure`
         Points at the median of each bin with binomial error bars; the
         horizontal bars show the bin ranges.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.compare import agreement_vs_property
+    >>> from astro_clusterclass.visualization import plot_agreement_vs_property
+    >>> rng = np.random.default_rng(0)
+    >>> tbl = QTable({'a': rng.integers(1, 5, 400), 'mag': rng.uniform(20, 24, 400)})
+    >>> tbl['b'] = np.where(rng.uniform(size=400) < 0.7, tbl['a'], rng.integers(1, 5, 400))
+    >>> trend = agreement_vs_property(tbl, 'a', 'b', 'mag', n_bins=4)
+    >>> fig = plot_agreement_vs_property({'a vs b': trend}, xlabel='V (mag)')
+    >>> len(fig.axes), fig.axes[0].get_title()
+    (6, 'class 1')
+    >>> plt.close(fig)
     """
     if not hasattr(trends, 'items') or hasattr(trends, 'colnames'):
         trends = {None: trends}

@@ -19,6 +19,19 @@ TRACK_AGE_LABELS = (1, 10, 100, 1000, 10000)
 _POINT_COLOURS = {**CLASS_COLORS, 4: 'goldenrod', 0: 'grey'}
 
 
+# Where the labels go, chosen so that they stay clear of the track, of each
+# other and of the legend (upper right, where real catalogues have few
+# objects). Box labels sit in a corner inside their box; "upper" is on the
+# screen (U−B grows downwards).
+_BOX_LABEL_CORNERS = {1: ('lower', 'right'), 2: ('lower', 'left'), 3: ('upper', 'left'),
+                      4: ('upper', 'right')}
+# Age (Myr) → offset in points, horizontal and vertical alignment.
+_AGE_LABEL_PLACEMENT = {1: ((-4, 3), 'right', 'bottom'), 10: ((5, 2), 'left', 'bottom'),
+                        100: ((5, 0), 'left', 'center'), 1000: ((-5, -4), 'right', 'top'),
+                        10000: ((5, -3), 'left', 'top')}
+_LABEL_BOX = {'boxstyle': 'round,pad=0.15', 'fc': 'white', 'ec': 'none', 'alpha': 0.75}
+
+
 def _label_age(age_myr):
     return f'{age_myr / 1000:g} Gyr' if age_myr >= 1000 else f'{age_myr:g} Myr'
 
@@ -64,6 +77,23 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
         U−B increases downwards (redder at the bottom), as in the paper.
         Rows without colours are left out; the legend gives the numbers
         plotted.
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> from astropy.table import QTable
+    >>> from matplotlib.figure import Figure
+    >>> from astro_clusterclass.datasets import bc03_track
+    >>> from astro_clusterclass.visualization import plot_colour_colour
+    >>> mags = {'mag_F336W': [20.0, 21.5, 20.1], 'mag_F438W': [21.2, 21.1, 21.3],
+    ...         'mag_F555W': [21.0, 20.5, 21.1], 'mag_F814W': [20.8, 19.3, 20.9]}
+    >>> tbl = QTable({name: values * u.mag for name, values in mags.items()})
+    >>> tbl['class'] = [1, 1, 2]
+    >>> ax = plot_colour_colour(tbl, class_column='class', track=bc03_track(),
+    ...                         ax=Figure().add_subplot())
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['class 1 (2)', 'class 2 (1)', 'BC03 solar']
+    >>> ax.figure.savefig('colour_colour.png')  # doctest: +SKIP
     """
     check_table(tbl)
     if 'ub' not in tbl.colnames or 'vi' not in tbl.colnames:
@@ -91,9 +121,12 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
         for number, limits in boxes.items():
             (x0, x1), (y0, y1) = limits['vi'], limits['ub']
             ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1,
-                                   ls='--', ec='0.3'))
-            ax.text(x1 - 0.03, y0 + 0.05, f'box {number}', ha='right', va='top',
-                    fontsize=8, color='0.3')
+                                   ls='--', ec='0.3', zorder=2.5))
+            vertical, horizontal = _BOX_LABEL_CORNERS.get(number, ('upper', 'right'))
+            x, ha = (x0 + 0.03, 'left') if horizontal == 'left' else (x1 - 0.03, 'right')
+            y, va = (y0 + 0.04, 'top') if vertical == 'upper' else (y1 - 0.04, 'bottom')
+            ax.text(x, y, f'box {number}', ha=ha, va=va, fontsize=8, color='0.25',
+                    bbox=_LABEL_BOX, zorder=4)
     if track is not None:
         missing = [c for c in ('age', 'ub', 'vi') if c not in track.colnames]
         if missing:
@@ -101,18 +134,20 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
             raise ValueError(msg)
         age = u.Quantity(track['age'], u.Myr).value
         t_ub, t_vi = _float_values(track['ub'], 'track ub'), _float_values(track['vi'], 'track vi')
-        ax.plot(t_vi, t_ub, color='purple', lw=1.5, label='BC03 solar')
+        ax.plot(t_vi, t_ub, color='purple', lw=1.5, label='BC03 solar', zorder=3)
         for mark in track_ages:
             if age.min() <= mark <= age.max():
                 i = int(np.argmin(np.abs(age - mark)))
-                ax.plot(t_vi[i], t_ub[i], 'o', color='purple', ms=4)
-                ax.annotate(_label_age(mark), (t_vi[i], t_ub[i]), xytext=(4, -2),
-                            textcoords='offset points', fontsize=8, color='purple')
+                ax.plot(t_vi[i], t_ub[i], 'o', color='purple', ms=4, zorder=3)
+                offset, ha, va = _AGE_LABEL_PLACEMENT.get(mark, ((4, -2), 'left', 'center'))
+                ax.annotate(_label_age(mark), (t_vi[i], t_ub[i]), xytext=offset,
+                            textcoords='offset points', ha=ha, va=va, fontsize=8,
+                            color='purple', bbox=_LABEL_BOX, zorder=5)
     ax.set_xlim(-1.0, 2.0)
     ax.set_ylim(1.2, -2.2)  # U−B grows downwards: bluer, younger clusters on top
     ax.set_xlabel('V − I (F555W − F814W, Vega mag)')
     ax.set_ylabel('U − B (F336W − F438W, Vega mag)')
-    ax.legend(loc='lower right', fontsize=8, markerscale=2)
+    ax.legend(loc='upper right', fontsize=8, markerscale=2, framealpha=0.9)
     if title:
         ax.set_title(title)
     return ax

@@ -47,6 +47,18 @@ def plot_confusion_matrix(matrix, *, ax=None, title=None, label_a=None, label_b=
     Returns
     -------
     ax : `~matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> from astropy.table import QTable
+    >>> from matplotlib.figure import Figure
+    >>> from astro_clusterclass.compare import confusion_matrix
+    >>> from astro_clusterclass.visualization import plot_confusion_matrix
+    >>> tbl = QTable({'human': [1, 1, 2, 2, 3, 4, 4, 4], 'ml': [1, 2, 2, 2, 3, 4, 4, 3]})
+    >>> ax = plot_confusion_matrix(confusion_matrix(tbl, 'human', 'ml'), title='human vs ML',
+    ...                            ax=Figure().add_subplot())
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('class (ml)', 'class (human)')
     """
     values, rows, cols = _matrix(matrix)
     counts = matrix.meta.get('normalize', 'mean') is None
@@ -94,6 +106,19 @@ def plot_confusion_grid(matrices, *, titles=None, ncols=3, panel_size=3.0, **kwa
     Returns
     -------
     fig : `~matplotlib.figure.Figure`
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.compare import confusion_matrix
+    >>> from astro_clusterclass.visualization import plot_confusion_grid
+    >>> tbl = QTable({'human': [1, 1, 2, 2, 3, 4, 4, 4], 'ml': [1, 2, 2, 2, 3, 4, 4, 3]})
+    >>> fig = plot_confusion_grid({'no truth': confusion_matrix(tbl, 'human', 'ml'),
+    ...                            'counts': confusion_matrix(tbl, 'human', 'ml', normalize=None)})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['no truth', 'counts']
+    >>> plt.close(fig)
     """
     if hasattr(matrices, 'items'):
         titles, matrices = list(matrices.keys()), list(matrices.values())

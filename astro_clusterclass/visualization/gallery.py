@@ -48,6 +48,19 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
     ValueError
         If ``classes`` has another length than ``cutouts`` or holds labels
         outside the scheme, or if ``scale_region`` is not in (0, 1].
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from astro_clusterclass import make_cutouts
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> from astro_clusterclass.visualization import plot_gallery
+    >>> field = make_cluster_field((300, 300), 40, seed=1)
+    >>> stamps = make_cutouts(field.images, field.truth, size=32)
+    >>> fig = plot_gallery(stamps, field.truth['class'], per_class=4)
+    >>> len(fig.axes)   # 4 classes x 4 stamps
+    16
+    >>> plt.close(fig)
     """
     band = normalize_band(band, parameter='band')
     labels = validate_classes(classes, parameter='classes').filled(-1)
