@@ -64,9 +64,9 @@ class PipelineResult(dict):
 
 def _zeropoints(images):
     """Vega zeropoints from ZP_VEGA keywords (simulated/PHANGS), else AB from PHOTFLAM."""
-    headers = images.headers or {}
-    vega = {band: float(headers[band]['ZP_VEGA']) for band in BANDS
-            if band in headers and headers[band] is not None and 'ZP_VEGA' in headers[band]}
+    # load_images already collected the photometric keywords of every band.
+    vega = {band: float(images.meta[band]['ZP_VEGA']) for band in BANDS
+            if 'ZP_VEGA' in images.meta.get(band, {})}
     if len(vega) == len(BANDS):
         return vega, 'Vega (ZP_VEGA keywords)'
     try:

@@ -20,6 +20,7 @@ from ..classify import classify_table
 from ..compare.agreement import agreement_fractions, confusion_matrix
 from ..preprocessing import StampNormalization
 from ..tables import check_table
+from ._data import _check_labels
 
 __all__ = ['Evaluation', 'evaluate_classes', 'evaluate', 'predict_stamps']
 
@@ -296,7 +297,6 @@ def evaluate(models, tbl, images, *, label_column='class', unknown_labels='error
     >>> round(evaluation.accuracy, 2)
     0.9
     """
-    from ._data import _check_labels
     check_table(tbl)
     if label_column not in tbl.colnames:
         msg = f'label_column={label_column!r} is not a column; columns are {tbl.colnames}'

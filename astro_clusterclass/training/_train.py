@@ -569,11 +569,11 @@ def train_ensemble(data, labels=None, *, output_dir, images=None,
             msg = f'{key} is set per member by train_ensemble; do not pass it'
             raise ValueError(msg)
     members = _members(architectures)
-    size = int(cutout_size or DEFAULT_CUTOUT_SIZE)
+    size = _natural_size(data) if cutout_size is None else cutout_size
+    size = int(size or DEFAULT_CUTOUT_SIZE)
+    # Stamps are cut once for all members.
     tset = _as_training_set(data, labels, images, size=size, label_column=label_column,
-                            unknown_labels=unknown_labels, group=kwargs.pop('group', None)) \
-        if not isinstance(data, TrainingSet) else data
-    size = tset.size
+                            unknown_labels=unknown_labels, group=kwargs.pop('group', None))
     os.makedirs(output_dir, exist_ok=True)
     paths, count = [], {}
     for i, name in enumerate(members):
