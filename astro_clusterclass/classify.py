@@ -24,7 +24,7 @@ import torch
 from astropy.table import MaskedColumn, QTable
 from tqdm.auto import tqdm
 
-from ._validation import positive_int
+from ._utils.validation import positive_int
 from .classes import CLASSES
 from .cutouts import CutoutFlag, iter_cutouts
 from .ensemble import consolidate

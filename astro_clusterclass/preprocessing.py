@@ -34,7 +34,7 @@ import math
 import numpy as np
 import torch
 
-from ._validation import positive_float
+from ._utils.validation import positive_float
 from .bands import BANDS
 
 __all__ = ['StampNormalization', 'METHODS']

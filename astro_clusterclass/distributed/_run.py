@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._validation import positive_int
+from .._utils.validation import positive_int
 from ..classes import CLASSES
 from ..classify import (DEFAULT_SKIP_FLAGS, PRECISIONS, _check_new_columns, _labels,
                         _models_meta, _results_table)

@@ -27,7 +27,7 @@ from astropy.table import QTable, Table
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._validation import positive_float, positive_int
+from .._utils.validation import positive_float, positive_int
 from .._version import __version__
 from ..classes import CLASSES
 from ..classify import resolve_device
