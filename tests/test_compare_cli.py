@@ -40,7 +40,10 @@ def test_compare_two_catalogues(tmp_path, capsys):
     assert 'objects compared' in capsys.readouterr().out
     # Existing files are not replaced without --overwrite.
     assert main(['compare', str(pa), str(pb), '-o', str(out), '--column-b', 'klass']) == 1
-    assert 'already exists' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert 'matches.ecsv' in err and 'exists; pass overwrite=True' in err
+    assert main(['compare', str(pa), str(pb), '-o', str(out), '--column-b', 'klass',
+                 '--overwrite']) == 0
 
 
 def test_compare_reports_bad_columns(tmp_path, capsys):
@@ -49,6 +52,18 @@ def test_compare_reports_bad_columns(tmp_path, capsys):
     assert "--column-b='class' is not a column of catalogue B" in capsys.readouterr().err
     assert main(['compare', str(pa), str(pa), '-o', str(tmp_path / 'r')]) == 1
     assert 'give different --column-a and --column-b' in capsys.readouterr().err
+
+
+def test_compare_checks_arguments_before_writing(tmp_path, capsys):
+    pa, pb = _write_pair(tmp_path)
+    out = tmp_path / 'r'
+    assert main(['compare', str(pa), str(pb), '-o', str(out), '--column-b', 'klass',
+                 '--property', 'nothere']) == 1
+    assert "--property 'nothere' is not a column of catalogue A" in capsys.readouterr().err
+    assert main(['compare', str(pa), str(pb), '-o', str(out), '--column-b', 'klass',
+                 '--name-a', 'Q', '--name-b', 'Q']) == 1
+    assert "--name-a and --name-b must differ, both are 'Q'" in capsys.readouterr().err
+    assert not out.exists()  # nothing written
 
 
 def test_compare_two_columns_of_ngc1566(tmp_path):

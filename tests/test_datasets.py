@@ -12,7 +12,8 @@ from astro_clusterclass import BANDS, load_images, make_cutouts
 from astro_clusterclass.cli import main
 from astro_clusterclass.datasets import (DEFAULT_CLASS_FRACTIONS, DEFAULT_SUBCLASS_FRACTIONS,
                                          SimulatedField, make_cluster_field)
-from astro_clusterclass.datasets._population import LABELS, allocate_labels
+from astro_clusterclass.datasets._population import (LABELS, PLACEMENTS, POPULATIONS, RECIPES,
+                                                     allocate_labels)
 
 ALL_SUBCLASSES = {k: 1 for k in DEFAULT_SUBCLASS_FRACTIONS}
 
@@ -187,6 +188,24 @@ def test_allocate_labels_caps():
     assert sum(counts.values()) == 50
 
 
+def test_recipe_table_covers_every_label():
+    assert set(RECIPES) == set(LABELS)
+    for label, recipe in RECIPES.items():
+        assert recipe.placement in PLACEMENTS, label
+        assert recipe.build.__doc__, label  # each builder says what it makes
+        assert (recipe.young_fraction is not None) == (recipe.placement == 'galaxy'), label
+        assert recipe.population in (None, *POPULATIONS), label
+    assert sum(r.placement == 'centre' for r in RECIPES.values()) == 1  # the nucleus
+
+
+def test_every_label_is_built_by_its_recipe(field):
+    labels = _labels(field.truth)
+    assert set(labels) == set(LABELS)
+    parents = field.truth['parent_id'] > 0
+    dependent = np.array([RECIPES[lab].placement == 'parent' for lab in labels])
+    np.testing.assert_array_equal(parents, dependent)
+
+
 def test_noiseless_and_no_galaxy():
     f = make_cluster_field((128, 128), 0, seed=0, noise=False, galaxy=False, n_field_stars=0)
     assert len(f.truth) == 0 and len(f.candidates) == 0
@@ -227,7 +246,7 @@ def test_flux_is_conserved():
     ({'class_fractions': {1: 0}}, ValueError, 'class_fractions must have at least one'),
     ({'subclass_fractions': {'4.13': 1}}, ValueError, 'subclass_fractions has an unknown'),
     ({'exptime': {'F999W': 100}}, ValueError, "exptime.*'F999W' is not a known band"),
-    ({'exptime': {'F555W': -100}}, ValueError, r"exptime\['F555W'\] must be positive"),
+    ({'exptime': {'F555W': -100}}, ValueError, r"exptime\['F555W'\] must be a positive number"),
     ({'crowding': -1}, ValueError, 'crowding must be a non-negative number'),
     ({'min_separation': -1}, ValueError, 'min_separation must be'),
     ({'pixel_scale': 0.04}, TypeError, 'pixel_scale must be an angle'),

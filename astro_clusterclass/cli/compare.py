@@ -2,13 +2,10 @@
 
 import os
 
-import numpy as np
 from astropy import units as u
 
-from ..compare import (agreement_fractions, agreement_vs_property, colour_box_counts,
-                       confusion_matrix, crossmatch, read_bc03_track)
-from ..science import _distance_modulus
-from ..science import _values as _float_values
+from .._utils.files import atomic_path, check_output
+from ..compare import NORMALISING_MV, compare_catalogs, read_bc03_track
 from ._common import read_catalog
 
 __all__ = ['add_parser', 'run']
@@ -62,7 +59,8 @@ def add_parser(subparsers):
                         help='equal-number bins for agreement versus a property')
     distance = parser.add_mutually_exclusive_group()
     distance.add_argument('--distance-modulus', type=float, default=None, metavar='MAG',
-                          help='distance modulus, for the colour-box counts at M_V < -7.8')
+                          help=f'distance modulus, for the colour-box counts at '
+                               f'M_V < {NORMALISING_MV:g}')
     distance.add_argument('--distance', type=float, default=None, metavar='MPC',
                           help='distance in Mpc (instead of --distance-modulus)')
     parser.add_argument('--track', default=None, metavar='PATH',
@@ -71,11 +69,6 @@ def add_parser(subparsers):
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing files in the output directory')
     parser.set_defaults(func=run)
-
-
-def _write(tbl, path, overwrite):
-    tbl.write(path, format='ascii.ecsv', overwrite=overwrite)
-    return path
 
 
 def run(args):
@@ -106,104 +99,80 @@ def run(args):
     matplotlib.use('Agg')  # files only; never open a window
     import matplotlib.pyplot as plt
 
-    from ..visualization import (plot_agreement_vs_property, plot_colour_colour,
-                                 plot_confusion_grid)
-
     tbl_a = read_catalog(args.catalog_a, format=args.format_a,
                          class_column=args.class_column_a)
     tbl_b = read_catalog(args.catalog_b, format=args.format_b,
                          class_column=args.class_column_b)
+    same = _check_arguments(args, tbl_a, tbl_b)
+    result = compare_catalogs(
+        tbl_a, None if same else tbl_b, class_column_a=args.column_a,
+        class_column_b=args.column_b, name_a=args.name_a or None, name_b=args.name_b or None,
+        radius=args.radius * u.arcsec if args.sky else args.radius,
+        footprint=None if args.footprint == 'none' else args.footprint,
+        properties=args.properties, n_bins=args.n_bins,
+        distance_modulus=args.distance * u.Mpc if args.distance is not None
+        else args.distance_modulus)
+    track = read_bc03_track(args.track) if args.track else None
+    figures = _figures(result, track)
+    for name in [*result.tables(), *figures]:  # nothing is written if one exists
+        check_output(os.path.join(args.output, name), overwrite=args.overwrite,
+                     parameter='output_dir')
+    written = result.write(args.output, overwrite=args.overwrite)
+    for name, make in figures.items():
+        fig = make()
+        written.append(os.path.join(args.output, name))
+        with atomic_path(written[-1]) as tmp:
+            fig.savefig(tmp, dpi=100)
+        plt.close(fig)
+    print(result.summary())
+    print(f'wrote {len(written)} files to {args.output}')
+
+
+def _check_arguments(args, tbl_a, tbl_b):
+    """Errors that name the command-line flags; True when A and B are one catalogue."""
     for tbl, column, side in ((tbl_a, args.column_a, 'a'), (tbl_b, args.column_b, 'b')):
         if column not in tbl.colnames:
             msg = (f'--column-{side}={column!r} is not a column of catalogue '
                    f'{side.upper()}; its columns are {tbl.colnames}')
             raise ValueError(msg)
-    name_a = args.name_a or (args.column_a if args.column_a != args.column_b else 'A')
-    name_b = args.name_b or (args.column_b if args.column_a != args.column_b else 'B')
-    if name_a == name_b:
-        msg = f'--name-a and --name-b must differ, both are {name_a!r}'
+    if args.name_a and args.name_a == args.name_b:
+        msg = f'--name-a and --name-b must differ, both are {args.name_a!r}'
         raise ValueError(msg)
-    os.makedirs(args.output, exist_ok=True)
-    out = args.output
-    written = []
-
     same = os.path.samefile(args.catalog_a, args.catalog_b) and \
         args.class_column_a == args.class_column_b
-    if same:
-        # Two class columns of one catalogue: the objects pair with themselves.
-        pairs, col_a, col_b = tbl_a, args.column_a, args.column_b
-        if col_a == col_b:
-            msg = 'A and B are the same catalogue: give different --column-a and --column-b'
-            raise ValueError(msg)
-        n_matched = len(pairs)
-    else:
-        radius = args.radius * u.arcsec if args.sky else args.radius
-        pairs = crossmatch(tbl_a, tbl_b, radius=radius,
-                           footprint=None if args.footprint == 'none' else 'hull')
-        col_a, col_b = f'{args.column_a}_a', f'{args.column_b}_b'
-        n_matched = len(pairs)
-        written.append(_write(pairs, os.path.join(out, 'matches.ecsv'), args.overwrite))
-
-    agreement = agreement_fractions(pairs, col_a, col_b)
-    written.append(_write(agreement, os.path.join(out, 'agreement.ecsv'), args.overwrite))
-    matrices = {}
-    for normalize, label in ((None, 'counts'), ('mean', 'mean'), ('a', 'truth_a'),
-                             ('b', 'truth_b')):
-        matrix = confusion_matrix(pairs, col_a, col_b, normalize=normalize)
-        matrices[label] = matrix
-        written.append(_write(matrix, os.path.join(out, f'confusion_{label}.ecsv'),
-                              args.overwrite))
-    titles = {'counts': 'counts', 'mean': 'no ground truth (mean)',
-              'truth_a': f'{name_a} as truth', 'truth_b': f'{name_b} as truth'}
-    fig = plot_confusion_grid({titles[k]: v for k, v in matrices.items()}, ncols=2,
-                              label_a=f'{name_a} class', label_b=f'{name_b} class')
-    written.append(os.path.join(out, 'confusion.png'))
-    fig.savefig(written[-1], dpi=100)
-    plt.close(fig)
-
-    properties = args.properties
-    if properties is None:
-        properties = ['mag_F555W'] if 'mag_F555W' in tbl_a.colnames else []
-    for prop in properties:
-        column = prop if same else f'{prop}_a'
-        if column not in pairs.colnames:
+    if same and args.column_a == args.column_b:
+        msg = 'A and B are the same catalogue: give different --column-a and --column-b'
+        raise ValueError(msg)
+    for prop in args.properties or ():
+        if prop not in tbl_a.colnames:
             msg = f'--property {prop!r} is not a column of catalogue A'
             raise ValueError(msg)
-        trend = agreement_vs_property(pairs, col_a, col_b, column, n_bins=args.n_bins,
-                                      name=prop)
-        written.append(_write(trend, os.path.join(out, f'agreement_vs_{prop}.ecsv'),
-                              args.overwrite))
-        fig = plot_agreement_vs_property({f'{name_a} vs {name_b}': trend})
-        written.append(os.path.join(out, f'agreement_vs_{prop}.png'))
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+    return same
 
-    dm = args.distance_modulus
-    if args.distance is not None:
-        dm = args.distance * u.Mpc
-    if dm is not None:
-        counts = colour_box_counts({name_a: (tbl_a, args.column_a),
-                                    name_b: (tbl_b, args.column_b)}, distance_modulus=dm)
-        written.append(_write(counts, os.path.join(out, 'colour_boxes.ecsv'),
-                              args.overwrite))
-    track = read_bc03_track(args.track) if args.track else None
-    if dm is not None or track is not None:
-        for name, tbl, column in ((name_a, tbl_a, args.column_a),
-                                  (name_b, tbl_b, args.column_b)):
-            shown, title = tbl, f'{name}'
-            if dm is not None and 'mag_F555W' in tbl.colnames:
-                v = _float_values(tbl['mag_F555W'], 'mag_F555W')
-                with np.errstate(invalid='ignore'):
-                    shown = tbl[v - _distance_modulus(dm) < -7.8]
-                title = f'{name}, M_V < -7.8'
-            ax = plot_colour_colour(shown, class_column=column, classes=(1, 2, 3),
-                                    track=track, title=title)
-            safe = ''.join(c if c.isalnum() or c in '-_' else '_' for c in name)
-            written.append(os.path.join(out, f'colour_colour_{safe}.png'))
-            ax.figure.savefig(written[-1], dpi=100)
-            plt.close(ax.figure)
 
-    rows = ', '.join(f'{c} {f:.2f}' for c, f in zip(agreement['class'], agreement['fraction']))
-    print(f'{n_matched} objects compared ({agreement.meta["n_used"]} classified 1-4 by '
-          f'both); agreement: {rows}')
-    print(f'wrote {len(written)} files to {out}')
+def _figures(result, track):
+    """File name → function making the figure, for every plot of the report."""
+    from ..visualization import (plot_agreement_vs_property, plot_colour_colour,
+                                 plot_confusion_grid)
+
+    a, b = result.name_a, result.name_b
+    titles = {'counts': 'counts', 'mean': 'no ground truth (mean)',
+              'truth_a': f'{a} as truth', 'truth_b': f'{b} as truth'}
+    figures = {'confusion.png': lambda: plot_confusion_grid(
+        {titles[k]: v for k, v in result.confusion.items()}, ncols=2,
+        label_a=f'{a} class', label_b=f'{b} class')}
+    for prop, trend in result.trends.items():
+        figures[f'agreement_vs_{prop}.png'] = (
+            lambda trend=trend: plot_agreement_vs_property({f'{a} vs {b}': trend}))
+    if result.distance_modulus is None and track is None:
+        return figures
+    for name, (tbl, column) in result.catalogs.items():
+        bright = result.bright_objects(name)
+        shown = tbl if bright is None else bright
+        title = name if bright is None else f'{name}, M_V < {result.mv_limit:g}'
+        safe = ''.join(c if c.isalnum() or c in '-_' else '_' for c in name)
+        figures[f'colour_colour_{safe}.png'] = (
+            lambda shown=shown, column=column, title=title: plot_colour_colour(
+                shown, class_column=column, classes=(1, 2, 3), track=track,
+                title=title).figure)
+    return figures

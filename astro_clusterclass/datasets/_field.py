@@ -4,6 +4,7 @@
 
 import os
 import time
+from typing import NamedTuple
 
 import numpy as np
 from astropy import units as u
@@ -13,14 +14,17 @@ from astropy.wcs import WCS
 from astropy.coordinates import SkyCoord
 from scipy.spatial import cKDTree
 
+from .._utils.distance import distance_modulus
+from .._utils.files import atomic_path, check_output
+from .._utils.validation import non_negative_float, non_negative_int, positive_float
 from .._version import __version__
 from ..bands import BANDS, normalize_band
 from ..images import load_images
 from ..tables import provenance
 from ._background import (SATURATION_ELECTRONS, SKY_RATE, GalaxyModel, add_noise,
                           pixel_noise)
-from ._photometry import default_photometry, distance_modulus
-from ._population import Builder, allocate_labels
+from ._photometry import default_photometry
+from ._population import POPULATIONS, RECIPES, Builder, FieldState, allocate_labels
 from ._render import Scene
 
 __all__ = ['SimulatedField', 'make_cluster_field', 'DEFAULT_CENTER', 'CANDIDATE_DENSITY',
@@ -36,12 +40,8 @@ CANDIDATE_DENSITY = 5000 / 4000 ** 2
 #: Faint field stars (not candidates) per pixel at ``crowding=1``.
 FIELD_STAR_DENSITY = 1.25e-3
 
-#: Labels placed like young objects (fraction drawn from the spiral arms);
-#: the rest follow the disc light, and 4.4, 4.7 and 4.12 are uniform.
-_YOUNG_FRACTION = {'1': 0.4, '2': 0.7, '3': 0.9, '4.1': 0.8, '4.2': 0.9, '4.3': 0.9,
-                   '4.8': 0.9, '4.10': 0.7, '4.11': 0.5}
-_UNIFORM = ('4.4', '4.7', '4.12')
-_DEPENDENT = ('4.5', '4.9', '4.6')
+#: Independent candidates stay this many pixels inside the image (except
+#: those placed at the edge on purpose).
 _MARGIN = 12
 
 
@@ -163,18 +163,17 @@ class SimulatedField:
                  for band in BANDS}
         paths['truth'] = os.path.join(directory, f'{prefix}_truth.ecsv')
         paths['candidates'] = os.path.join(directory, f'{prefix}_candidates.ecsv')
-        if not overwrite:
-            for path in paths.values():
-                if os.path.exists(path):
-                    msg = f'{path} exists; pass overwrite=True to replace it'
-                    raise FileExistsError(msg)
+        for path in paths.values():
+            check_output(path, overwrite=overwrite, parameter='directory')
         for band, hdu in zip(BANDS, self.hdus):
             primary = fits.PrimaryHDU()
             for key in ('TELESCOP', 'INSTRUME', 'DETECTOR', 'FILTER', 'EXPTIME', 'ORIGIN'):
                 primary.header[key] = (hdu.header[key], hdu.header.comments[key])
-            fits.HDUList([primary, hdu]).writeto(paths[band], overwrite=overwrite)
-        self.truth.write(paths['truth'], format='ascii.ecsv', overwrite=overwrite)
-        self.candidates.write(paths['candidates'], format='ascii.ecsv', overwrite=overwrite)
+            with atomic_path(paths[band]) as tmp:
+                fits.HDUList([primary, hdu]).writeto(tmp)
+        for name in ('truth', 'candidates'):
+            with atomic_path(paths[name]) as tmp:
+                getattr(self, name).write(tmp, format='ascii.ecsv')
         return paths
 
 
@@ -188,13 +187,6 @@ def _check_shape(shape):
         msg = f'shape must be two integers (ny, nx), each at least 64, got {shape!r}'
         raise ValueError(msg)
     return ny, nx
-
-
-def _check_count(value, parameter):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        msg = f'{parameter} must be a non-negative integer, got {value!r}'
-        raise ValueError(msg)
-    return int(value)
 
 
 def _check_distance(distance):
@@ -217,11 +209,7 @@ def _band_mapping(values, parameter, unit):
         band = normalize_band(key, parameter=parameter)
         if isinstance(value, u.Quantity):
             value = value.to_value(unit)
-        value = float(value)
-        if not np.isfinite(value) or value <= 0:
-            msg = f'{parameter}[{key!r}] must be positive, got {value!r}'
-            raise ValueError(msg)
-        out[band] = value
+        out[band] = positive_float(value, f'{parameter}[{key!r}]')
     return out
 
 
@@ -271,30 +259,45 @@ def _edge_positions(m, shape, rng):
     return x, y
 
 
-def _place_independent(labels, shape, galaxy, rng, min_sep):
+def _uniform_positions(m, shape, rng):
     ny, nx = shape
+    return (rng.uniform(_MARGIN, nx - 1 - _MARGIN, m),
+            rng.uniform(_MARGIN, ny - 1 - _MARGIN, m))
+
+
+def _sample_positions(recipe, m, shape, galaxy, rng):
+    """``m`` trial positions for a label placed as ``recipe.placement`` says."""
+    if recipe.placement == 'edge':
+        return _edge_positions(m, shape, rng)
+    if recipe.placement == 'uniform':
+        return _uniform_positions(m, shape, rng)
+    return galaxy.sample(m, rng, young_fraction=recipe.young_fraction, margin=_MARGIN)
+
+
+def _place_independent(labels, shape, galaxy, rng, min_sep):
+    """
+    Positions of the independent candidates, at least ``min_sep`` apart.
+
+    The galaxy centre is taken first (``'centre'`` placements), then the
+    labels in the order of their first appearance in ``labels``, each from
+    the positions its `~._population.Recipe` asks for.
+    """
     placer = _Placer(min_sep)
     x = np.full(len(labels), np.nan)
     y = np.full(len(labels), np.nan)
-    if '4.6' in labels:
-        i = labels.index('4.6')
-        x[i], y[i] = galaxy.centre
-        placer.add(*galaxy.centre)
+    for i, label in enumerate(labels):
+        if RECIPES[label].placement == 'centre':
+            x[i], y[i] = galaxy.centre
+            placer.add(*galaxy.centre)
     for label in dict.fromkeys(labels):
-        if label == '4.6':
+        recipe = RECIPES[label]
+        if recipe.placement == 'centre':
             continue
         todo = [i for i, lab in enumerate(labels) if lab == label]
         tries = 0
         while todo:
             m = 2 * len(todo) + 16
-            if label == '4.11':
-                px, py = _edge_positions(m, shape, rng)
-            elif label in _UNIFORM:
-                px = rng.uniform(_MARGIN, nx - 1 - _MARGIN, m)
-                py = rng.uniform(_MARGIN, ny - 1 - _MARGIN, m)
-            else:
-                px, py = galaxy.sample(m, rng, young_fraction=_YOUNG_FRACTION[label],
-                                       margin=_MARGIN)
+            px, py = _sample_positions(recipe, m, shape, galaxy, rng)
             for cx, cy in zip(px, py):
                 if todo and placer.fits(cx, cy):
                     placer.add(cx, cy)
@@ -307,6 +310,19 @@ def _place_independent(labels, shape, galaxy, rng, min_sep):
                        f'candidates or a smaller min_separation')
                 raise ValueError(msg)
     return x, y
+
+
+def _independent_labels(counts, shape, galaxy, rng):
+    """The labels of the independent candidates, in random order."""
+    ny, nx = shape
+    labels = [label for label, count in counts.items()
+              if RECIPES[label].placement != 'parent' for _ in range(count)]
+    labels = [labels[i] for i in rng.permutation(len(labels))]
+    cx, cy = galaxy.centre
+    inside = _MARGIN <= cx <= nx - 1 - _MARGIN and _MARGIN <= cy <= ny - 1 - _MARGIN
+    if not inside:  # pragma: no cover - the centre is always inside
+        labels = ['4.1' if RECIPES[lab].placement == 'centre' else lab for lab in labels]
+    return labels
 
 
 def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u.Mpc, seed=0,
@@ -339,8 +355,8 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
     into magnitudes with the BC03 solar track, an approximate V-band
     mass-to-light ratio and Fitzpatrick (1999) reddening (see
     ``docs/simulations.rst`` for every ingredient and its source).
-    Rendering is vectorised (postage stamps in batches); a 4000 x 4000
-    field with 5000 candidates takes of the order of ten seconds.
+    Rendering is vectorised (postage stamps in batches); ``docs/simulations.rst``
+    gives timings.
 
     Parameters
     ----------
@@ -441,20 +457,14 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
     ny, nx = _check_shape(shape)
     if n_candidates is None:
         n_candidates = int(round(CANDIDATE_DENSITY * ny * nx))
-    n_candidates = _check_count(n_candidates, 'n_candidates')
+    n_candidates = non_negative_int(n_candidates, 'n_candidates')
     distance = _check_distance(distance)
-    if not np.isfinite(crowding) or crowding < 0:
-        msg = f'crowding must be a non-negative number, got {crowding!r}'
-        raise ValueError(msg)
+    crowding = non_negative_float(crowding, 'crowding')
     if n_field_stars is None:
         n_field_stars = int(round(crowding * FIELD_STAR_DENSITY * ny * nx))
-    n_field_stars = _check_count(n_field_stars, 'n_field_stars')
-    if not np.isfinite(min_separation) or min_separation < 0:
-        msg = f'min_separation must be a non-negative number of pixels, got {min_separation!r}'
-        raise ValueError(msg)
-    if not np.isfinite(position_error) or position_error < 0:
-        msg = f'position_error must be a non-negative number of pixels, got {position_error!r}'
-        raise ValueError(msg)
+    n_field_stars = non_negative_int(n_field_stars, 'n_field_stars')
+    min_separation = non_negative_float(min_separation, 'min_separation')
+    position_error = non_negative_float(position_error, 'position_error')
     if not isinstance(pixel_scale, u.Quantity) or pixel_scale.unit.physical_type != 'angle':
         msg = f'pixel_scale must be an angle (e.g. 0.04 * u.arcsec), got {pixel_scale!r}'
         raise TypeError(msg)
@@ -464,10 +474,42 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
         raise TypeError(msg)
     exptimes = _band_mapping(exptime, 'exptime', u.s)
     counts = allocate_labels(n_candidates, class_fractions, subclass_fractions)
+    _check_capacity((ny, nx), n_candidates, counts, min_separation)
+    inst = _Instrument.make(exptimes, distance, pixel_scale)
 
-    # Capacity: independent candidates need about min_separation^2 each
-    # (random sequential packing fills about half of the area).
-    n_independent = n_candidates - counts['4.9'] - counts['4.5']
+    rng_gal, rng_pos, rng_pop, rng_stars, rng_noise, rng_cand = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
+    host = GalaxyModel((ny, nx), inst.pc_per_pixel, rng_gal)
+    labels = _independent_labels(counts, (ny, nx), host, rng_pos)
+    xs, ys = _place_independent(labels, (ny, nx), host, rng_pos, min_separation)
+
+    scene = Scene((ny, nx))
+    builder = Builder(rng_pop, dmod=inst.dmod, pc_per_pixel=inst.pc_per_pixel, zp=inst.zp,
+                      noise=inst.pixel_noise, saturation=inst.saturation, v_limit=v_limit,
+                      photometry=inst.photometry, scene=scene)
+    state = _build_candidates(builder, labels, xs, ys, counts, (ny, nx), rng_pos)
+    _add_field_stars(builder, scene, n_field_stars, host, rng_stars, v_limit)
+    images = _render_images(scene, host if galaxy else None, inst, state.bad_pixels,
+                            rng_noise if noise else None)
+
+    wcs = _make_wcs((ny, nx), center, pixel_scale)
+    hdus = _make_hdus(images, wcs, inst.photometry, pixel_scale, seed, distance)
+    meta = provenance('make_cluster_field', arguments)
+    meta['elapsed_s'] = round(time.perf_counter() - started, 3)
+    truth = _truth_table(builder, wcs, inst.dmod, inst.pc_per_pixel, rng_cand, meta)
+    candidates = _candidate_table(truth, wcs, rng_cand, position_error, inst, meta)
+    field_stars = builder.field_stars
+    field_stars.meta.update(meta)
+    return SimulatedField(hdus, truth, candidates, field_stars, wcs, distance, meta)
+
+
+def _check_capacity(shape, n_candidates, counts, min_separation):
+    """Refuse more independent candidates than fit ``min_separation`` apart."""
+    # Independent candidates need about min_separation^2 each (random
+    # sequential packing fills about half of the area).
+    ny, nx = shape
+    n_independent = n_candidates - sum(count for label, count in counts.items()
+                                       if RECIPES[label].placement == 'parent')
     usable = (ny - 2 * _MARGIN) * (nx - 2 * _MARGIN)
     if min_separation > 0 and n_independent * (np.pi / 4) * min_separation ** 2 > 0.45 * usable:
         most = int(0.45 * usable / ((np.pi / 4) * min_separation ** 2))
@@ -476,139 +518,79 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
                f'fewer candidates or a smaller min_separation')
         raise ValueError(msg)
 
-    phot = default_photometry()
-    for band, value in exptimes.items():
-        phot['exptime'][BANDS.index(band)] = value * u.s
-    zp = phot['zp_vega'].to_value(u.mag)
-    t_exp = phot['exptime'].to_value(u.s)
-    nexp = np.asarray(phot['nexp'], dtype=int)
-    sky = np.array([SKY_RATE[b] for b in BANDS])
-    pix_noise = pixel_noise(t_exp, nexp, sky)
-    saturation = SATURATION_ELECTRONS * nexp / t_exp
-    dmod = distance_modulus(distance)
-    pc_per_pixel = distance.to_value(u.pc) * pixel_scale.to_value(u.rad)
 
-    seeds = np.random.SeedSequence(seed).spawn(6)
-    rng_gal, rng_pos, rng_pop, rng_stars, rng_noise, rng_cand = (
-        np.random.default_rng(s) for s in seeds)
+class _Instrument(NamedTuple):
+    """Photometric set-up of a field: band table, zeropoints, noise, distance."""
 
-    host = GalaxyModel((ny, nx), pc_per_pixel, rng_gal)
-    labels = [label for label, count in counts.items() if label not in ('4.5', '4.9')
-              for _ in range(count)]
-    labels = [labels[i] for i in rng_pos.permutation(len(labels))]
-    if '4.6' in labels:
-        cx, cy = host.centre
-        if not (_MARGIN <= cx <= nx - 1 - _MARGIN and _MARGIN <= cy <= ny - 1 - _MARGIN):
-            labels[labels.index('4.6')] = '4.1'  # pragma: no cover - centre is inside
-    xs, ys = _place_independent(labels, (ny, nx), host, rng_pos, min_separation)
+    photometry: QTable
+    zp: np.ndarray
+    t_exp: np.ndarray
+    nexp: np.ndarray
+    sky: np.ndarray
+    pixel_noise: np.ndarray
+    saturation: np.ndarray
+    dmod: float
+    pc_per_pixel: float
 
-    scene = Scene((ny, nx))
-    builder = Builder(rng_pop, dmod=dmod, pc_per_pixel=pc_per_pixel, zp=zp, noise=pix_noise,
-                      saturation=saturation, v_limit=v_limit, photometry=phot, scene=scene)
-    populations = {'c1': sum(lab in ('1', '4.10', '4.11') for lab in labels),
-                   'c2': labels.count('2'), 'c3': labels.count('3')}
-    drawn = {key: builder.draw_clusters(n, key) for key, n in populations.items()}
+    @classmethod
+    def make(cls, exptimes, distance, pixel_scale):
+        phot = default_photometry()
+        for band, value in exptimes.items():
+            phot['exptime'][BANDS.index(band)] = value * u.s
+        t_exp = phot['exptime'].to_value(u.s)
+        nexp = np.asarray(phot['nexp'], dtype=int)
+        sky = np.array([SKY_RATE[b] for b in BANDS])
+        return cls(photometry=phot, zp=phot['zp_vega'].to_value(u.mag), t_exp=t_exp,
+                   nexp=nexp, sky=sky, pixel_noise=pixel_noise(t_exp, nexp, sky),
+                   saturation=SATURATION_ELECTRONS * nexp / t_exp,
+                   dmod=distance_modulus(distance, parameter='distance'),
+                   pc_per_pixel=distance.to_value(u.pc) * pixel_scale.to_value(u.rad))
+
+
+def _build_candidates(builder, labels, xs, ys, counts, shape, rng_pos):
+    """
+    Build every candidate through its `~._population.RECIPES` entry.
+
+    Clusters are drawn per population first, then the spike orientation;
+    the independent candidates follow in the order of ``labels``, and the
+    ``'parent'`` placements last (their positions drawn from ``rng_pos``).
+    """
+    drawn = {key: builder.draw_clusters(sum(RECIPES[lab].population == key for lab in labels),
+                                        key)
+             for key in POPULATIONS}
     taken = dict.fromkeys(drawn, 0)
-
-    def next_cluster(key):
-        i = taken[key]
-        taken[key] += 1
-        return tuple(column[i] for column in drawn[key])
-
-    spike_angle = rng_pop.uniform(0, np.pi / 2)
-    bad_pixels = []
+    state = FieldState(shape=shape, spike_angle=builder.rng.uniform(0, np.pi / 2),
+                       position_rng=rng_pos)
     for label, x, y in zip(labels, xs, ys):
-        if label == '1':
-            builder.class1(x, y, next_cluster('c1'))
-        elif label == '2':
-            builder.class2(x, y, next_cluster('c2'))
-        elif label == '3':
-            builder.class3(x, y, next_cluster('c3'))
-        elif label in ('4.1', '4.2', '4.3'):
-            builder.stars(x, y, int(label[-1]), label)
-        elif label == '4.4':
-            builder.saturated_star(x, y, spike_angle)
-        elif label == '4.6':
-            builder.nucleus(x, y)
-        elif label == '4.7':
-            builder.galaxy(x, y)
-        elif label == '4.8':
-            builder.fluff(x, y)
-        elif label == '4.10':
-            builder.faint(x, y, next_cluster('c1'))
-        elif label == '4.11':
-            cluster = next_cluster('c1')
-            if rng_pop.random() < 0.5:
-                index = builder.class1(x, y, cluster)
-                what = 'cluster'
-            else:
-                index = builder.stars(x, y, 1, '4.11')
-                what = 'star'
-            edge = min(x, y, nx - 1 - x, ny - 1 - y)
-            builder.rows[index].update(label='4.11', description=(
-                f'edge: a {what} {edge:.1f} px from the image edge, partly outside the image'))
-        elif label == '4.12':
-            builder.bad_pixel(x, y, bad_pixels)
+        recipe = RECIPES[label]
+        cluster = None
+        if recipe.population is not None:
+            i = taken[recipe.population]
+            taken[recipe.population] += 1
+            cluster = tuple(column[i] for column in drawn[recipe.population])
+        recipe.build(builder, x, y, cluster, state)
+    for label, recipe in RECIPES.items():
+        if recipe.placement == 'parent':
+            recipe.build(builder, counts[label], state)
+    return state
 
-    _add_dependents(builder, counts, (ny, nx), rng_pos, spike_angle)
-    _add_field_stars(builder, scene, n_field_stars, host, rng_stars, v_limit)
 
-    images = host.images(zp, photometry=phot) if galaxy else None
+def _render_images(scene, host, inst, bad_pixels, rng_noise):
+    """
+    The five images: galaxy light (none without ``host``), the sources, noise
+    (none without ``rng_noise``) and the bad pixels.
+    """
+    images = host.images(inst.zp, photometry=inst.photometry) if host is not None else None
     images = scene.render(images)
-    for b in range(len(BANDS)):
-        if noise:
-            images[b] = add_noise(images[b], rng_noise, exptime=t_exp[b], nexp=nexp[b],
-                                  sky_rate=sky[b])
+    ny, nx = scene.shape
+    if rng_noise is not None:
+        for b in range(len(BANDS)):
+            images[b] = add_noise(images[b], rng_noise, exptime=inst.t_exp[b],
+                                  nexp=inst.nexp[b], sky_rate=inst.sky[b])
     for ix, iy, band, values in bad_pixels:
         ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
         images[band][iy[ok], ix[ok]] += values[ok].astype(np.float32)
-
-    wcs = _make_wcs((ny, nx), center, pixel_scale)
-    hdus = _make_hdus(images, wcs, phot, pixel_scale, seed, distance)
-    meta = provenance('make_cluster_field', arguments)
-    meta['elapsed_s'] = round(time.perf_counter() - started, 3)
-    truth = _truth_table(builder, wcs, dmod, pc_per_pixel, rng_cand, meta)
-    candidates = _candidate_table(truth, wcs, rng_cand, position_error, zp, t_exp, nexp, sky,
-                                  meta)
-    field_stars = builder.field_stars
-    field_stars.meta.update(meta)
-    return SimulatedField(hdus, truth, candidates, field_stars, wcs, distance, meta)
-
-
-def _add_dependents(builder, counts, shape, rng, spike_angle):
-    ny, nx = shape
-    rows = builder.rows
-    flux_v = np.array([r['mags'][3] for r in rows])
-    clusters = [i for i, r in enumerate(rows) if r['label'] in ('1', '2', '3')]
-    if not clusters:
-        clusters = [i for i in range(len(rows)) if np.isfinite(flux_v[i])]
-    # Parents of redundant detections: the brightest third of the clusters.
-    parents = sorted(clusters, key=lambda i: flux_v[i])[:max(1, len(clusters) // 3)]
-    for _ in range(counts['4.9']):
-        if not parents:
-            msg = 'redundant detections (4.9) need at least one other candidate with light'
-            raise ValueError(msg)
-        p = parents[int(rng.integers(len(parents)))]
-        for _try in range(100):
-            r, phi = rng.uniform(2.5, 5.0), rng.uniform(0, 2 * np.pi)
-            x, y = rows[p]['x'] + r * np.cos(phi), rows[p]['y'] + r * np.sin(phi)
-            if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
-                break
-        x, y = float(np.clip(x, 0, nx - 1)), float(np.clip(y, 0, ny - 1))
-        builder.marker(x, y, '4.9', p, f'redundant: a second detection {r:.1f} px from a '
-                                       f'brighter candidate (within 5 px)')
-    saturated = [i for i, r in enumerate(rows) if r['label'] == '4.4']
-    for _ in range(counts['4.5']):
-        p = saturated[int(rng.integers(len(saturated)))]
-        for _try in range(100):
-            d = rng.uniform(8.0, 20.0)
-            a = spike_angle + rng.integers(4) * np.pi / 2
-            x, y = rows[p]['x'] + d * np.cos(a), rows[p]['y'] + d * np.sin(a)
-            if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
-                break
-        x, y = float(np.clip(x, 0, nx - 1)), float(np.clip(y, 0, ny - 1))
-        builder.marker(x, y, '4.5', p, f'diffraction spike: a detection on the spike of a '
-                                       f'saturated star, {d:.0f} px from it')
+    return images
 
 
 def _add_field_stars(builder, scene, n, host, rng, v_limit):
@@ -710,8 +692,9 @@ def _truth_table(builder, wcs, dmod, pc_per_pixel, rng, meta):
     return tbl
 
 
-def _candidate_table(truth, wcs, rng, position_error, zp, t_exp, nexp, sky, meta):
+def _candidate_table(truth, wcs, rng, position_error, inst, meta):
     n = len(truth)
+    zp, t_exp, nexp, sky = inst.zp, inst.t_exp, inst.nexp, inst.sky
     rate = 10 ** (-0.4 * (truth['mag_F555W'].to_value(u.mag) - zp[3]))
     rate = np.where(np.isfinite(rate), rate, 0.0)
     electrons = rate * t_exp[3]

@@ -7,6 +7,9 @@ Whitmore et al. (2021, §3.2 and Table 3) — see `RECIPES` and
 ``docs/simulations.rst`` for the parameters and their sources.
 """
 
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple, Optional
+
 import numpy as np
 from astropy import units as u
 
@@ -18,7 +21,8 @@ from ._photometry import (absolute_magnitudes, apparent_magnitudes, colours_to_m
 from ._psf import OVERSAMPLING, PSF_RADIUS, _padded
 
 __all__ = ['LABELS', 'DEFAULT_CLASS_FRACTIONS', 'DEFAULT_SUBCLASS_FRACTIONS',
-           'allocate_labels', 'Builder']
+           'allocate_labels', 'Builder', 'Recipe', 'RECIPES', 'PLACEMENTS', 'POPULATIONS',
+           'FieldState']
 
 #: Every label the simulator makes: classes 1-3 and the class-4 subclasses.
 LABELS = ('1', '2', '3', *SUBCLASSES)
@@ -309,31 +313,10 @@ class Builder:
         added = np.zeros_like(total)
         words, n_stars = [], 0
         if 'lopsided' in kinds:
-            # A broader, fainter second component close enough not to make
-            # its own peak: a shoulder on one side.
-            frac = rng.uniform(0.2, 0.4)
-            d = rng.uniform(0.8, 1.6) * max(r_pix, 1.0)
-            phi = rng.uniform(0, 2 * np.pi)
-            self._eff(x + d * np.cos(phi), y + d * np.sin(phi), total * frac,
-                      max(r_pix, 1.0) * rng.uniform(1.5, 2.5), rng.uniform(2.6, 3.6),
-                      rng.uniform(0.6, 1), rng.uniform(0, np.pi))
-            added += total * frac
-            main = main - total * frac
-            words.append(f'lopsided ({frac:.0%} of the light in a second component '
-                         f'{d:.1f} px off-centre)')
+            main, added, word = self._lopsided_light(x, y, total, r_pix, main, added)
+            words.append(word)
         if 'stars' in kinds:
-            n_stars = int(rng.integers(1, 3))
-            star_mags, _ = self.star_magnitudes(n_stars, v_range=(0, 99))
-            for i in range(n_stars):
-                # Faint enough and close enough to be a spur, not a peak.
-                frac = rng.uniform(0.05, 0.12)
-                d, phi = rng.uniform(1.2, 2.2) + 0.5 * r_pix, rng.uniform(0, 2 * np.pi)
-                # Star colours from the young-star mix, scaled to the fraction.
-                star = self.rates(star_mags[i][None])[0]
-                star = star / star[3] * total[3] * frac
-                self.scene.add_points([x + d * np.cos(phi)], [y + d * np.sin(phi)], star[None])
-                added += star
-                main = main - total * frac
+            main, added, n_stars = self._spur_stars(x, y, total, r_pix, main, added)
             words.append(f'{n_stars} bright star(s) off-centre making a spur')
         if 'elongated' in kinds:
             words.append(f'elongated (q={q:.2f})')
@@ -343,6 +326,43 @@ class Builder:
         return self._row(x, y, '2', rates, age=age, mass=mass, ebv=ebv, r_eff_pix=r_pix,
                          axis_ratio=q, n_stars=n_stars,
                          description='single peak, asymmetric: ' + '; '.join(words))
+
+    def _lopsided_light(self, x, y, total, r_pix, main, added):
+        """
+        A broader, fainter second component close enough not to make its own
+        peak (a shoulder on one side) for `class2`; light moves from ``main``
+        to ``added``.
+        """
+        rng = self.rng
+        frac = rng.uniform(0.2, 0.4)
+        d = rng.uniform(0.8, 1.6) * max(r_pix, 1.0)
+        phi = rng.uniform(0, 2 * np.pi)
+        self._eff(x + d * np.cos(phi), y + d * np.sin(phi), total * frac,
+                  max(r_pix, 1.0) * rng.uniform(1.5, 2.5), rng.uniform(2.6, 3.6),
+                  rng.uniform(0.6, 1), rng.uniform(0, np.pi))
+        added = added + total * frac
+        main = main - total * frac
+        return main, added, (f'lopsided ({frac:.0%} of the light in a second component '
+                             f'{d:.1f} px off-centre)')
+
+    def _spur_stars(self, x, y, total, r_pix, main, added):
+        """
+        1-2 young stars off-centre for `class2`, faint enough and close enough
+        to be a spur, not a peak; light moves from ``main`` to ``added``.
+        """
+        rng = self.rng
+        n_stars = int(rng.integers(1, 3))
+        star_mags, _ = self.star_magnitudes(n_stars, v_range=(0, 99))
+        for i in range(n_stars):
+            frac = rng.uniform(0.05, 0.12)
+            d, phi = rng.uniform(1.2, 2.2) + 0.5 * r_pix, rng.uniform(0, 2 * np.pi)
+            # Star colours from the young-star mix, scaled to the fraction.
+            star = self.rates(star_mags[i][None])[0]
+            star = star / star[3] * total[3] * frac
+            self.scene.add_points([x + d * np.cos(phi)], [y + d * np.sin(phi)], star[None])
+            added = added + star
+            main = main - total * frac
+        return main, added, n_stars
 
     def class3(self, x, y, cluster):
         """Compact association: >= 4 resolved stars within 5 px plus diffuse light."""
@@ -507,6 +527,20 @@ class Builder:
         row['description'] = f'too faint to tell: a {what} at S/N {snr:.1f} in F555W'
         return index
 
+    def edge(self, x, y, cluster, shape):
+        """At the image edge (4.11): a class-1 cluster or a single star, half the time each."""
+        ny, nx = shape
+        if self.rng.random() < 0.5:
+            index = self.class1(x, y, cluster)
+            what = 'cluster'
+        else:
+            index = self.stars(x, y, 1, '4.11')
+            what = 'star'
+        edge = min(x, y, nx - 1 - x, ny - 1 - y)
+        self.rows[index].update(label='4.11', description=(
+            f'edge: a {what} {edge:.1f} px from the image edge, partly outside the image'))
+        return index
+
     def bad_pixel(self, x, y, images_noise):
         """Hot pixel or cosmic-ray hit (4.12): 1-4 adjacent pixels in one band, no PSF."""
         rng = self.rng
@@ -528,6 +562,218 @@ class Builder:
         """A detection with no light of its own (4.5 spike, 4.9 redundant)."""
         return self._row(x, y, label, np.full(len(BANDS), np.nan), parent=parent,
                          description=text)
+
+    def redundant_detections(self, n, shape, rng):
+        """
+        ``n`` redundant detections (4.9): markers 2.5-5 px from a candidate
+        drawn from the brightest third of the clusters (of the candidates
+        with light, when there are no clusters). ``rng`` draws the positions.
+        """
+        ny, nx = shape
+        rows = self.rows
+        flux_v = np.array([r['mags'][3] for r in rows])
+        clusters = [i for i, r in enumerate(rows) if r['label'] in ('1', '2', '3')]
+        if not clusters:
+            clusters = [i for i in range(len(rows)) if np.isfinite(flux_v[i])]
+        parents = sorted(clusters, key=lambda i: flux_v[i])[:max(1, len(clusters) // 3)]
+        for _ in range(n):
+            if not parents:
+                msg = 'redundant detections (4.9) need at least one other candidate with light'
+                raise ValueError(msg)
+            p = parents[int(rng.integers(len(parents)))]
+            for _try in range(100):
+                r, phi = rng.uniform(2.5, 5.0), rng.uniform(0, 2 * np.pi)
+                x, y = rows[p]['x'] + r * np.cos(phi), rows[p]['y'] + r * np.sin(phi)
+                if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
+                    break
+            x, y = float(np.clip(x, 0, nx - 1)), float(np.clip(y, 0, ny - 1))
+            self.marker(x, y, '4.9', p, f'redundant: a second detection {r:.1f} px from a '
+                                        f'brighter candidate (within 5 px)')
+
+    def spike_detections(self, n, shape, rng, spike_angle):
+        """
+        ``n`` detections on diffraction spikes (4.5): markers 8-20 px from a
+        saturated star (4.4) along one of its four spikes. ``rng`` draws the
+        positions.
+        """
+        ny, nx = shape
+        rows = self.rows
+        saturated = [i for i, r in enumerate(rows) if r['label'] == '4.4']
+        for _ in range(n):
+            p = saturated[int(rng.integers(len(saturated)))]
+            for _try in range(100):
+                d = rng.uniform(8.0, 20.0)
+                a = spike_angle + rng.integers(4) * np.pi / 2
+                x, y = rows[p]['x'] + d * np.cos(a), rows[p]['y'] + d * np.sin(a)
+                if 1 <= x <= nx - 2 and 1 <= y <= ny - 2:
+                    break
+            x, y = float(np.clip(x, 0, nx - 1)), float(np.clip(y, 0, ny - 1))
+            self.marker(x, y, '4.5', p, f'diffraction spike: a detection on the spike of a '
+                                        f'saturated star, {d:.0f} px from it')
+
+
+# -- the recipe table ---------------------------------------------------------
+
+#: Where a label can be placed: ``'galaxy'`` (drawn from the host light, a
+#: ``young_fraction`` of them from the young arms), ``'uniform'`` (anywhere
+#: away from the edges), ``'edge'`` (within 3 px of an image edge),
+#: ``'centre'`` (the galaxy centre; one per field) and ``'parent'`` (next to
+#: another candidate, placed after all the others).
+PLACEMENTS = ('galaxy', 'uniform', 'edge', 'centre', 'parent')
+
+#: Cluster populations of `Builder.draw_clusters`, drawn in this order.
+POPULATIONS = ('c1', 'c2', 'c3')
+
+
+@dataclass
+class FieldState:
+    """
+    What the recipes share while one field is built.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Image shape ``(ny, nx)``.
+    spike_angle : float
+        Orientation (rad) of the diffraction spikes of every saturated star.
+    position_rng : `numpy.random.Generator`
+        Draws the positions of the ``'parent'`` placements.
+    bad_pixels : list
+        ``(ix, iy, band, values)`` of the bad pixels (4.12), added to the
+        noisy images at the end.
+    """
+
+    shape: tuple
+    spike_angle: float
+    position_rng: np.random.Generator
+    bad_pixels: list = field(default_factory=list)
+
+
+class Recipe(NamedTuple):
+    """
+    How the simulator makes one label.
+
+    Attributes
+    ----------
+    build : callable
+        For independent placements ``build(builder, x, y, cluster, state)``
+        adds one candidate at ``(x, y)`` through the `Builder` (``cluster``:
+        ``(age, mass, ebv, mags)`` drawn from ``population``, or None) and
+        returns its row index. For ``placement='parent'``
+        ``build(builder, n, state)`` adds all ``n`` of them.
+    placement : str
+        One of `PLACEMENTS`.
+    young_fraction : float, optional
+        For ``'galaxy'``: fraction drawn from the young spiral arms (the
+        rest follows the disc light).
+    population : str, optional
+        One of `POPULATIONS`: the cluster population the candidate takes a
+        cluster from.
+    """
+
+    build: Callable
+    placement: str
+    young_fraction: Optional[float] = None
+    population: Optional[str] = None
+
+
+def _class1(builder, x, y, cluster, state):
+    """Class 1: a symmetric compact cluster (`Builder.class1`)."""
+    return builder.class1(x, y, cluster)
+
+
+def _class2(builder, x, y, cluster, state):
+    """Class 2: an asymmetric compact cluster (`Builder.class2`)."""
+    return builder.class2(x, y, cluster)
+
+
+def _class3(builder, x, y, cluster, state):
+    """Class 3: a compact association of 4-7 resolved stars (`Builder.class3`)."""
+    return builder.class3(x, y, cluster)
+
+
+def _single_star(builder, x, y, cluster, state):
+    """4.1: one unresolved star (`Builder.stars`)."""
+    return builder.stars(x, y, 1, '4.1')
+
+
+def _pair(builder, x, y, cluster, state):
+    """4.2: two stars 2.6-5 px apart (`Builder.stars`)."""
+    return builder.stars(x, y, 2, '4.2')
+
+
+def _triplet(builder, x, y, cluster, state):
+    """4.3: three stars within 4.5 px (`Builder.stars`)."""
+    return builder.stars(x, y, 3, '4.3')
+
+
+def _saturated_star(builder, x, y, cluster, state):
+    """4.4: a saturated foreground star with spikes and bleeding (`Builder.saturated_star`)."""
+    return builder.saturated_star(x, y, state.spike_angle)
+
+
+def _nucleus(builder, x, y, cluster, state):
+    """4.6: the nucleus of the host galaxy (`Builder.nucleus`)."""
+    return builder.nucleus(x, y)
+
+
+def _background_galaxy(builder, x, y, cluster, state):
+    """4.7: a background galaxy (`Builder.galaxy`)."""
+    return builder.galaxy(x, y)
+
+
+def _fluff(builder, x, y, cluster, state):
+    """4.8: diffuse light without a peak (`Builder.fluff`)."""
+    return builder.fluff(x, y)
+
+
+def _too_faint(builder, x, y, cluster, state):
+    """4.10: a cluster, star or pair too faint to tell (`Builder.faint`)."""
+    return builder.faint(x, y, cluster)
+
+
+def _edge(builder, x, y, cluster, state):
+    """4.11: a cluster or star at the image edge (`Builder.edge`)."""
+    return builder.edge(x, y, cluster, state.shape)
+
+
+def _bad_pixel(builder, x, y, cluster, state):
+    """4.12: a hot pixel or cosmic ray in one band (`Builder.bad_pixel`)."""
+    return builder.bad_pixel(x, y, state.bad_pixels)
+
+
+def _redundant(builder, n, state):
+    """4.9: ``n`` second detections near bright clusters (`Builder.redundant_detections`)."""
+    builder.redundant_detections(n, state.shape, state.position_rng)
+
+
+def _spike(builder, n, state):
+    """4.5: ``n`` detections on diffraction spikes (`Builder.spike_detections`)."""
+    builder.spike_detections(n, state.shape, state.position_rng, state.spike_angle)
+
+
+#: Label → `Recipe`: every label of `LABELS` and how it is made. Adding a
+#: subclass is adding an entry (and the label to
+#: `~astro_clusterclass.classes.SUBCLASSES`). Independent candidates are
+#: built in the (random) order of their positions; ``'parent'`` placements
+#: afterwards, in the order of this table (4.9 before 4.5).
+RECIPES = {
+    '1': Recipe(_class1, 'galaxy', young_fraction=0.4, population='c1'),
+    '2': Recipe(_class2, 'galaxy', young_fraction=0.7, population='c2'),
+    '3': Recipe(_class3, 'galaxy', young_fraction=0.9, population='c3'),
+    '4.1': Recipe(_single_star, 'galaxy', young_fraction=0.8),
+    '4.2': Recipe(_pair, 'galaxy', young_fraction=0.9),
+    '4.3': Recipe(_triplet, 'galaxy', young_fraction=0.9),
+    '4.4': Recipe(_saturated_star, 'uniform'),
+    '4.6': Recipe(_nucleus, 'centre'),
+    '4.7': Recipe(_background_galaxy, 'uniform'),
+    '4.8': Recipe(_fluff, 'galaxy', young_fraction=0.9),
+    '4.10': Recipe(_too_faint, 'galaxy', young_fraction=0.7, population='c1'),
+    '4.11': Recipe(_edge, 'edge', population='c1'),
+    '4.12': Recipe(_bad_pixel, 'uniform'),
+    '4.9': Recipe(_redundant, 'parent'),
+    '4.5': Recipe(_spike, 'parent'),
+}
 
 
 def _padded_stamp(dx, dy):

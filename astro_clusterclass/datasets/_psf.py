@@ -5,9 +5,9 @@ Each band's PSF is the sum of two circular Moffat profiles (a core and a
 halo), evaluated with `photutils.psf.MoffatPSF`. The parameters are a
 least-squares fit to the WFC3/UVIS1 encircled-energy curves of the
 PHANGS-HST shared data (``hst_zeropoints_phangs/wfc3uvis1_aper_007_syn.csv``,
-radii 1-25 px of 0.04"): the largest difference is 0.8 % (F555W) to 1.4 %
-(F336W) of the total flux. The PSF is normalised to unit flux within a
-radius of `PSF_OUTER_RADIUS` pixels (5.1"); postage stamps hold its central
+radii 1-25 px of 0.04"; ``docs/simulations.rst`` gives the residuals). The
+PSF is normalised to unit flux within a radius of `PSF_OUTER_RADIUS` pixels
+(5.1"); postage stamps hold its central
 ``2 * PSF_RADIUS + 1`` pixels and the rest of the halo is added for whole
 images at once (see ``_render``).
 
@@ -23,6 +23,7 @@ import numpy as np
 from photutils.psf import ImagePSF, MoffatPSF
 from scipy import ndimage
 
+from .._utils.validation import check_int, positive_int
 from ..bands import normalize_band
 
 __all__ = ['PSF_PARAMETERS', 'PSF_RADIUS', 'PSF_OUTER_RADIUS', 'INNER_RADIUS', 'TAPER_START',
@@ -151,21 +152,19 @@ def psf_image(band, *, oversampling=OVERSAMPLING):
         centre sample is the pixel centred on the source. Taking every
         ``oversampling``-th sample gives the pixel image of a source at the
         corresponding sub-pixel offset (summing to the fraction of the light
-        inside the image, 0.96-0.98).
+        inside the image).
     """
     band = normalize_band(band)
-    if not isinstance(oversampling, (int, np.integer)) or oversampling < 1:
-        msg = f'oversampling must be a positive integer, got {oversampling!r}'
-        raise ValueError(msg)
-    return np.array(_pixel_psf_oversampled(band, int(oversampling)))
+    oversampling = positive_int(oversampling, 'oversampling')
+    return np.array(_pixel_psf_oversampled(band, oversampling))
 
 
 def pixel_psf(band, *, radius=PSF_RADIUS):
     """
     Pixel image of a point source centred on a pixel.
 
-    The full PSF (unit flux within a radius of 128 px) puts 96-98 % of the
-    light (by band) inside the default 65 x 65 pixels.
+    The full PSF has unit flux within `PSF_OUTER_RADIUS`; the image holds
+    the part of it inside ``2 * radius + 1`` pixels.
 
     Parameters
     ----------
@@ -186,9 +185,7 @@ def pixel_psf(band, *, radius=PSF_RADIUS):
     ((65, 65), 0.98)
     """
     band = normalize_band(band)
-    if not 1 <= radius <= PSF_RADIUS:
-        msg = f'radius must be between 1 and {PSF_RADIUS}, got {radius!r}'
-        raise ValueError(msg)
+    radius = check_int(radius, 'radius', minimum=1, maximum=PSF_RADIUS)
     full = _pixel_psf_oversampled(band, OVERSAMPLING)[::OVERSAMPLING, ::OVERSAMPLING]
     cut = PSF_RADIUS - radius
     return np.array(full[cut:full.shape[0] - cut, cut:full.shape[1] - cut])

@@ -14,6 +14,7 @@ human-to-human values of 82, 53, 46 and 73 % for classes 1-4 (§4.1).
 import numpy as np
 from astropy.table import QTable
 
+from .._utils.columns import require_columns
 from ..classes import CLASSES, SUBCLASSES, validate_classes
 from ..tables import check_table, provenance
 
@@ -110,9 +111,7 @@ def relabel_classes(truth, *, confusion=None, seed=0, class_column='class',
     [1, 3, 3, 4]
     """
     check_table(truth, parameter='truth')
-    if class_column not in truth.colnames:
-        msg = f'truth has no column {class_column!r} (class_column); columns: {truth.colnames}'
-        raise ValueError(msg)
+    require_columns(truth, class_column, parameter='class_column')
     classes = validate_classes(truth[class_column], allow_zero=False,
                                parameter=f'truth[{class_column!r}]')
     if np.ma.is_masked(classes):
