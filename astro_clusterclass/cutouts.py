@@ -13,34 +13,30 @@ Centring convention: the stamp of a candidate at 0-based position
 up) and that pixel sits at index ``(S // 2, S // 2)`` of the stamp.
 ``x0``/``y0`` give the image pixel of stamp index ``[0, 0]``.
 
-`write_cutout_fits` and `read_cutout_fits` exchange stamps as one
+`~astro_clusterclass.io.write_cutout_fits` and
+`~astro_clusterclass.io.read_cutout_fits` exchange stamps as one
 multi-extension FITS file per candidate, the format of the PHANGS-HST
 classification tutorial (Whitmore et al. 2021, Appendix A).
 """
 
-import enum
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .bands import BANDS, band_from_header, normalize_band
+from ._utils.flags import FlagBase
+from ._utils.validation import check_int, positive_int
+from .bands import BANDS
 from .images import load_images
 from .tables import pixel_positions
 
-__all__ = ['CutoutFlag', 'Cutouts', 'make_cutouts', 'iter_cutouts',
-           'write_cutout_fits', 'read_cutout_fits']
-
-#: Default stamp size of the per-candidate FITS files of the PHANGS tutorial.
-TUTORIAL_SIZE = 299
+__all__ = ['CutoutFlag', 'Cutouts', 'make_cutouts', 'iter_cutouts']
 
 
-class CutoutFlag(enum.IntFlag):
+class CutoutFlag(FlagBase):
     """
     Bit flags describing the quality of a candidate's stamp.
 
@@ -54,28 +50,18 @@ class CutoutFlag(enum.IntFlag):
     (5, 'EDGE|NONFINITE')
     >>> bool(flag & CutoutFlag.OFF_IMAGE)
     False
+    >>> CutoutFlag.decode(flag)
+    ['EDGE', 'NONFINITE']
     """
 
-    #: The stamp is complete and finite.
-    NONE = 0
-    #: Part of the stamp lies outside the image and was padded with the fill value.
-    EDGE = 1
-    #: The candidate's centre pixel lies outside the image or its position
-    #: is undefined (NaN); the stamp is padding only (EDGE is set too).
-    OFF_IMAGE = 2
-    #: Non-finite (NaN/inf) pixels inside the image part of the stamp
-    #: (replaced by the fill value unless asked otherwise).
-    NONFINITE = 4
-    #: At least one band has no data at the candidate: its central 3x3
-    #: pixels are all zero or non-finite (outside that band's footprint).
-    MISSING_BAND = 8
-
-    @classmethod
-    def describe(cls, value):
-        """Names of the flags set in ``value``, e.g. ``'EDGE|NONFINITE'``."""
-        value = int(value)
-        names = [f.name for f in cls if f.value and value & f.value]
-        return '|'.join(names) if names else 'NONE'
+    NONE = 0, 'The stamp is complete and finite.'
+    EDGE = 1, 'Part of the stamp lies outside the image and was padded with the fill value.'
+    OFF_IMAGE = 2, ("The candidate's centre pixel lies outside the image or its position "
+                    'is undefined (NaN); the stamp is padding only (EDGE is set too).')
+    NONFINITE = 4, ('Non-finite (NaN/inf) pixels inside the image part of the stamp '
+                    '(replaced by the fill value unless asked otherwise).')
+    MISSING_BAND = 8, ('At least one band has no data at the candidate: its central 3x3 '
+                       "pixels are all zero or non-finite (outside that band's footprint).")
 
 
 @dataclass
@@ -241,13 +227,6 @@ def _cut(images, x, y, ids, size, fill_value, replace_nonfinite):
                    wcs=images.wcs, filters=dict(images.filters))
 
 
-def _check_size(size):
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        msg = f'size must be a positive integer number of pixels, got {size!r}'
-        raise ValueError(msg)
-    return int(size)
-
-
 def iter_cutouts(images, positions, *, size=64, chunk_size=4096,
                  fill_value=0.0, replace_nonfinite=True, columns=None):
     """
@@ -276,11 +255,8 @@ def iter_cutouts(images, positions, *, size=64, chunk_size=4096,
     0 (2, 5, 16, 16)
     2 (1, 5, 16, 16)
     """
-    size = _check_size(size)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
-            or chunk_size < 1:
-        msg = f'chunk_size must be a positive integer, got {chunk_size!r}'
-        raise ValueError(msg)
+    size = check_int(size, 'size', minimum=1)
+    chunk_size = positive_int(chunk_size, 'chunk_size')
     images = load_images(images)
     x, y, ids = _positions(positions, images, columns)
     for start in range(0, len(x), chunk_size):
@@ -336,186 +312,7 @@ def make_cutouts(images, positions, *, size=64, fill_value=0.0,
     >>> [CutoutFlag.describe(f) for f in stamps.flags]
     ['NONE', 'EDGE']
     """
-    size = _check_size(size)
+    size = check_int(size, 'size', minimum=1)
     images = load_images(images)
     x, y, ids = _positions(positions, images, columns)
     return _cut(images, x, y, ids, size, fill_value, replace_nonfinite)
-
-
-def write_cutout_fits(cutouts, directory, *, prefix='cutout_', overwrite=False):
-    """
-    Write one multi-extension FITS file per candidate.
-
-    Each file has an empty primary HDU whose header gives the candidate
-    (``OBJ_ID``, ``X``/``Y`` 0-based pixel position, ``RA``/``DEC`` when a
-    WCS is known, ``FLAGS``) and one image extension per band, named after
-    the band slot (``EXTNAME``) with its ``FILTER`` and the stamp's WCS.
-
-    Parameters
-    ----------
-    cutouts : `Cutouts`
-        The stamps (`make_cutouts` with ``size=299`` reproduces the
-        published tutorial's files).
-    directory : str or path-like
-        Output directory, created if needed.
-    prefix : str, optional
-        File name prefix; files are named ``{prefix}{id}.fits``.
-    overwrite : bool, optional
-        Overwrite existing files.
-
-    Returns
-    -------
-    paths : list of str
-        The files written, in candidate order.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import numpy as np
-    >>> from astropy.io import fits
-    >>> from astro_clusterclass import load_images, make_cutouts, write_cutout_fits
-    >>> rng = np.random.default_rng(0)
-    >>> images = load_images({band: rng.normal(size=(100, 120)).astype(np.float32)
-    ...                       for band in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')})
-    >>> stamps = make_cutouts(images, ([50.0, 70.0], [40.0, 60.0]), size=16)
-    >>> paths = write_cutout_fits(stamps, tempfile.mkdtemp())
-    >>> [os.path.basename(p) for p in paths]
-    ['cutout_0.fits', 'cutout_1.fits']
-    >>> with fits.open(paths[0]) as hdul:
-    ...     print([hdu.name for hdu in hdul], hdul[0].header['X'], hdul['F555W'].data.shape)
-    ['PRIMARY', 'F275W', 'F336W', 'F438W', 'F555W', 'F814W'] 50.0 (16, 16)
-    """
-    os.makedirs(directory, exist_ok=True)
-    world = None
-    if cutouts.wcs is not None and len(cutouts):
-        world = cutouts.wcs.pixel_to_world_values(cutouts.x, cutouts.y)
-    paths = []
-    for i in range(len(cutouts)):
-        primary = fits.PrimaryHDU()
-        header = primary.header
-        header['OBJ_ID'] = (str(cutouts.ids[i]), 'candidate identifier')
-        header['X'] = (float(cutouts.x[i]), '[pix] 0-based x of candidate in image')
-        header['Y'] = (float(cutouts.y[i]), '[pix] 0-based y of candidate in image')
-        header['X0'] = (int(cutouts.x0[i]), '[pix] 0-based image x of stamp pixel 0')
-        header['Y0'] = (int(cutouts.y0[i]), '[pix] 0-based image y of stamp pixel 0')
-        if world is not None:
-            header['RA'] = (float(world[0][i]), '[deg] candidate right ascension')
-            header['DEC'] = (float(world[1][i]), '[deg] candidate declination')
-        header['FLAGS'] = (int(cutouts.flags[i]),
-                           CutoutFlag.describe(cutouts.flags[i])[:46])
-        header['NBANDS'] = len(cutouts.bands)
-        header['ORIGIN'] = 'astro_clusterclass'
-        stamp_wcs = cutouts.stamp_wcs(i)
-        wcs_header = stamp_wcs.to_header() if stamp_wcs is not None else None
-        hdus = [primary]
-        for b, band in enumerate(cutouts.bands):
-            ext = fits.ImageHDU(cutouts.data[i, b], name=band)
-            if wcs_header is not None:
-                ext.header.update(wcs_header)
-            ext.header['FILTER'] = cutouts.filters.get(band, band)
-            ext.header['BAND'] = (band, 'band slot in astro_clusterclass order')
-            hdus.append(ext)
-        path = os.path.join(os.fspath(directory), f'{prefix}{cutouts.ids[i]}.fits')
-        fits.HDUList(hdus).writeto(path, overwrite=overwrite)
-        paths.append(path)
-    return paths
-
-
-def read_cutout_fits(paths):
-    """
-    Read per-candidate multi-extension FITS stamps back into `Cutouts`.
-
-    Bands are identified from each extension's ``BAND``, ``FILTER`` or
-    ``EXTNAME`` keyword, so files whose extensions are in another order
-    (or written by other tools with one band per extension) are read
-    correctly.
-
-    Parameters
-    ----------
-    paths : sequence of str or path-like
-        Files written by `write_cutout_fits` or in the same layout.
-
-    Returns
-    -------
-    cutouts : `Cutouts`
-
-    Raises
-    ------
-    ValueError
-        If a file lacks a band, repeats one, or its stamps differ in size
-        from the others; the message names the file.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import numpy as np
-    >>> from astro_clusterclass import (load_images, make_cutouts, read_cutout_fits,
-    ...                                 write_cutout_fits)
-    >>> rng = np.random.default_rng(0)
-    >>> images = load_images({band: rng.normal(size=(100, 120)).astype(np.float32)
-    ...                       for band in ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')})
-    >>> stamps = make_cutouts(images, ([50.0, 70.0], [40.0, 60.0]), size=16)
-    >>> paths = write_cutout_fits(stamps, tempfile.mkdtemp())
-    >>> back = read_cutout_fits(paths)
-    >>> back.bands, bool(np.array_equal(back.data, stamps.data))
-    (('F275W', 'F336W', 'F438W', 'F555W', 'F814W'), True)
-    """
-    paths = [os.fspath(p) for p in paths]
-    if not paths:
-        msg = 'paths is empty: no cutout files to read'
-        raise ValueError(msg)
-    stamps, ids, xs, ys, x0s, y0s, flags = [], [], [], [], [], [], []
-    wcs = None
-    filters = {b: b for b in BANDS}
-    size = None
-    for path in paths:
-        with fits.open(path) as hdul:
-            primary = hdul[0].header
-            cube = {}
-            for hdu in hdul:
-                if hdu.data is None or hdu.data.ndim != 2:
-                    continue
-                header = hdu.header
-                band = None
-                for key in ('BAND', 'EXTNAME'):
-                    if isinstance(header.get(key), str):
-                        try:
-                            band = normalize_band(header[key])
-                            break
-                        except ValueError:
-                            pass
-                band = band or band_from_header(header)
-                if band is None:
-                    msg = f'{path}: extension {hdu.name!r} does not name a band'
-                    raise ValueError(msg)
-                if band in cube:
-                    msg = f'{path}: band {band} appears twice'
-                    raise ValueError(msg)
-                cube[band] = np.asarray(hdu.data, dtype=np.float32)
-                if isinstance(header.get('FILTER'), str):
-                    filters[band] = header['FILTER']
-                if wcs is None and 'CTYPE1' in header:
-                    stamp = WCS(header)
-                    wcs = stamp.deepcopy()
-                    wcs.wcs.crpix = wcs.wcs.crpix + [primary.get('X0', 0),
-                                                     primary.get('Y0', 0)]
-            missing = [b for b in BANDS if b not in cube]
-            if missing:
-                msg = f'{path}: band {missing[0]} is missing'
-                raise ValueError(msg)
-            shapes = {cube[b].shape for b in BANDS}
-            if len(shapes) != 1 or (size is not None and shapes != {(size, size)}):
-                msg = f'{path}: stamp sizes {sorted(shapes)} differ from the other files'
-                raise ValueError(msg)
-            size = next(iter(shapes))[0]
-            stamps.append(np.stack([cube[b] for b in BANDS]))
-            ids.append(primary.get('OBJ_ID', os.path.basename(path)))
-            xs.append(primary.get('X', np.nan))
-            ys.append(primary.get('Y', np.nan))
-            x0s.append(primary.get('X0', 0))
-            y0s.append(primary.get('Y0', 0))
-            flags.append(primary.get('FLAGS', 0))
-    return Cutouts(data=np.stack(stamps), flags=np.asarray(flags, np.uint8),
-                   x=np.asarray(xs, float), y=np.asarray(ys, float),
-                   x0=np.asarray(x0s, np.int64), y0=np.asarray(y0s, np.int64),
-                   ids=np.asarray(ids), wcs=wcs, filters=filters)

@@ -14,6 +14,9 @@ from astropy import units as u
 from astropy.utils.exceptions import AstropyUserWarning
 from regions import CirclePixelRegion, CircleSkyRegion, PixCoord, Regions
 
+from ._utils.columns import column_values, require_columns
+from ._utils.files import atomic_path, check_output
+from ._utils.validation import check_choice
 from .classes import CLASS_COLORS, validate_classes
 from .tables import check_table, pixel_positions, sky_column
 
@@ -35,10 +38,7 @@ _PIXEL_SCALE = 0.04 * u.arcsec
 
 def _class_column(tbl, class_column):
     if class_column is not None:
-        if class_column not in tbl.colnames:
-            msg = (f'class_column={class_column!r} is not a column of the '
-                   f'table; its columns are {tbl.colnames}')
-            raise ValueError(msg)
+        require_columns(tbl, class_column, parameter='class_column')
         return class_column
     for name in (tbl.meta.get('class_column'), 'class_mode', 'class'):
         if name and name in tbl.colnames:
@@ -54,13 +54,9 @@ def _radii(tbl, radius, radius_by_magnitude, magnitude_column):
     radii = np.full(len(tbl), float(radius))
     if radius_by_magnitude is None:
         return radii
-    if magnitude_column not in tbl.colnames:
-        msg = (f'magnitude_column={magnitude_column!r} is not a column of the '
-               f'table (needed by radius_by_magnitude)')
-        raise ValueError(msg)
-    mag = tbl[magnitude_column]
-    mag = np.ma.filled(np.ma.masked_invalid(
-        np.ma.asarray(getattr(mag, 'value', mag), dtype=float)), np.nan)
+    mag = column_values(tbl, magnitude_column,
+                        parameter='magnitude_column (used by radius_by_magnitude)')
+    mag[~np.isfinite(mag)] = np.nan
     for entry in radius_by_magnitude:
         try:
             bright, faint, rad = (float(v) for v in entry)
@@ -95,9 +91,7 @@ def catalog_regions(tbl, *, class_column=None, coordinates='pixel', wcs=None,
     (2, PixCoord(x=10.0, y=5.0), 'red', 'yellow')
     """
     check_table(tbl)
-    if coordinates not in ('pixel', 'sky'):
-        msg = f"coordinates must be 'pixel' or 'sky', got {coordinates!r}"
-        raise ValueError(msg)
+    check_choice(coordinates, ('pixel', 'sky'), 'coordinates')
     name = _class_column(tbl, class_column)
     classes = validate_classes(tbl[name], parameter=f'column {name!r}')
     if label is not None and label not in ('id', 'class') and label not in tbl.colnames:
@@ -194,6 +188,11 @@ def write_ds9_regions(tbl, path, *, class_column=None, coordinates='pixel',
     regions : `regions.Regions`
         The regions written.
 
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+
     Notes
     -----
     Rows with class 0 or a masked class are drawn with
@@ -212,9 +211,11 @@ def write_ds9_regions(tbl, path, *, class_column=None, coordinates='pixel',
     >>> [r.visual['color'] for r in regs]
     ['red', 'blue']
     """
+    path = check_output(path, overwrite=overwrite, parameter='path')
     regions = catalog_regions(tbl, class_column=class_column,
                               coordinates=coordinates, wcs=wcs, radius=radius,
                               radius_by_magnitude=radius_by_magnitude,
                               magnitude_column=magnitude_column, label=label)
-    regions.write(path, format='ds9', overwrite=overwrite)
+    with atomic_path(path) as tmp:
+        regions.write(tmp, format='ds9')
     return regions

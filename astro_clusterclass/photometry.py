@@ -10,7 +10,8 @@ CI = m(1 px) − m(3 px) in F555W (§3.2) and the multiple concentration
 indices (MCI) between successive apertures of radius 1-5 px (seven by
 default, as in PHANGS-HST). `select_candidates` applies the cuts (CI, MCI,
 absolute magnitude, number of bands), all of them parameters since the
-exact PHANGS-HST thresholds are unpublished.
+exact PHANGS-HST thresholds are unpublished. PHANGS-HST zeropoint tables
+are read by `astro_clusterclass.io.read_phangs_zeropoints`.
 
 Pixel convention: positions are 0-based with pixel centres at integers,
 the photutils convention, so catalogue positions go straight into the
@@ -18,23 +19,22 @@ apertures. Images are expected in count rates (e.g. e-/s, the unit of HST
 drizzled images) when magnitudes are computed from PHOTFLAM.
 """
 
-import enum
-
 import numpy as np
 from astropy import units as u
-from astropy.table import QTable, Table
+from astropy.table import QTable
 from photutils.aperture import (ApertureStats, CircularAnnulus, CircularAperture,
                                 aperture_photometry)
 
+from ._utils.columns import column_values
+from ._utils.distance import distance_modulus as _modulus
+from ._utils.flags import FlagBase
+from ._utils.validation import check_choice, positive_float
 from .bands import BANDS, normalize_band
 from .images import load_images
-from .science import _distance_modulus
-from .science import _values as _float_values
 from .tables import check_table, pixel_positions, provenance
 
 __all__ = ['MCI_RADII', 'PhotFlag', 'SelectionFlag', 'candidate_photometry',
-           'select_candidates', 'read_phangs_zeropoints', 'radius_label',
-           'zeropoints_from_photflam']
+           'select_candidates', 'radius_label', 'zeropoints_from_photflam']
 
 #: Radii (pixels) of the seven apertures used for the concentration indices.
 MCI_RADII = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0)
@@ -46,7 +46,7 @@ BACKGROUND_ANNULUS = (7.0, 8.0)
 PHOTOMETRY_RADIUS = 4.0
 
 
-class PhotFlag(enum.IntFlag):
+class PhotFlag(FlagBase):
     """
     Bit flags of `candidate_photometry` (column ``phot_flag``).
 
@@ -57,31 +57,21 @@ class PhotFlag(enum.IntFlag):
     'EDGE|NONPOSITIVE'
     >>> [flag.name for flag in PhotFlag]
     ['EDGE', 'OFF_IMAGE', 'NONFINITE', 'NONPOSITIVE']
+    >>> PhotFlag.EDGE.description
+    'The background annulus or an aperture runs off the image.'
     """
 
-    #: All measurements are fine.
-    NONE = 0
-    #: The background annulus or an aperture runs off the image.
-    EDGE = 1
-    #: The position is undefined or its centre lies outside the image;
-    #: all measurements are NaN.
-    OFF_IMAGE = 2
-    #: Non-finite pixels inside the background annulus or an aperture
-    #: (they are left out of the sums and the median).
-    NONFINITE = 4
-    #: A background-subtracted flux is zero or negative, so its magnitude
-    #: (and any index using it) is undefined.
-    NONPOSITIVE = 8
-
-    @classmethod
-    def describe(cls, value):
-        """Names of the flags set in ``value``, e.g. ``'EDGE|NONPOSITIVE'``."""
-        value = int(value)
-        names = [f.name for f in cls if f.value and value & f.value]
-        return '|'.join(names) if names else 'NONE'
+    NONE = 0, 'All measurements are fine.'
+    EDGE = 1, 'The background annulus or an aperture runs off the image.'
+    OFF_IMAGE = 2, ('The position is undefined or its centre lies outside the image; '
+                    'all measurements are NaN.')
+    NONFINITE = 4, ('Non-finite pixels inside the background annulus or an aperture '
+                    '(they are left out of the sums and the median).')
+    NONPOSITIVE = 8, ('A background-subtracted flux is zero or negative, so its magnitude '
+                      '(and any index using it) is undefined.')
 
 
-class SelectionFlag(enum.IntFlag):
+class SelectionFlag(FlagBase):
     """
     Why `select_candidates` rejected a candidate (column ``selection_flag``).
 
@@ -92,26 +82,16 @@ class SelectionFlag(enum.IntFlag):
     'CI_LOW|FAINT'
     >>> [flag.name for flag in SelectionFlag]
     ['CI_LOW', 'CI_HIGH', 'FAINT', 'FEW_BANDS', 'MCI']
+    >>> SelectionFlag.decode([0, 12])
+    [[], ['FAINT', 'FEW_BANDS']]
     """
 
-    NONE = 0
-    #: CI below ``ci_min`` (star-like) or undefined.
-    CI_LOW = 1
-    #: CI above ``ci_max``.
-    CI_HIGH = 2
-    #: Fainter than the magnitude limit, or no V magnitude.
-    FAINT = 4
-    #: Detected in fewer than ``min_bands`` bands.
-    FEW_BANDS = 8
-    #: Outside an MCI range of ``mci_limits`` (or the index is undefined).
-    MCI = 16
-
-    @classmethod
-    def describe(cls, value):
-        """Names of the flags set in ``value``."""
-        value = int(value)
-        names = [f.name for f in cls if f.value and value & f.value]
-        return '|'.join(names) if names else 'NONE'
+    NONE = 0, 'The candidate passed every cut.'
+    CI_LOW = 1, 'CI below ``ci_min`` (star-like) or undefined.'
+    CI_HIGH = 2, 'CI above ``ci_max``.'
+    FAINT = 4, 'Fainter than the magnitude limit, or no V magnitude.'
+    FEW_BANDS = 8, 'Detected in fewer than ``min_bands`` bands.'
+    MCI = 16, 'Outside an MCI range of ``mci_limits`` (or the index is undefined).'
 
 
 def radius_label(radius):
@@ -170,9 +150,7 @@ def zeropoints_from_photflam(images, *, system='AB'):
     >>> round(float(zeropoints_from_photflam(hdus)['F555W']), 3)
     25.784
     """
-    if system not in ('AB', 'ST'):
-        msg = f"system must be 'AB' or 'ST', got {system!r}"
-        raise ValueError(msg)
+    check_choice(system, ('AB', 'ST'), 'system')
     images = load_images(images)
     zeropoints = {}
     for band in BANDS:
@@ -194,56 +172,6 @@ def zeropoints_from_photflam(images, *, system='AB'):
         else:
             zeropoints[band] = st - 5 * np.log10(float(meta['PHOTPLAM'])) + 18.692
     return zeropoints
-
-
-def read_phangs_zeropoints(path):
-    """
-    Read a PHANGS-HST ``header_info_<galaxy>_prime.txt`` file.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The file (whitespace-separated, one row per filter, header line
-        starting with ``#``).
-
-    Returns
-    -------
-    table : `~astropy.table.QTable`
-        ``filter``, ``band`` (slot, see `~astro_clusterclass.bands`),
-        ``detector``, ``photflam``, ``photplam``, ``photfnu``, ``zp_ab``,
-        ``zp_vega`` (mag), ``exptime`` (s). ``dict(zip(t['band'],
-        t['zp_vega'].value))`` gives the ``zeropoints`` argument of
-        `candidate_photometry`.
-
-    Examples
-    --------
-    >>> from astro_clusterclass.photometry import read_phangs_zeropoints
-    >>> zp = read_phangs_zeropoints('header_info_ngc1566_prime.txt')  # doctest: +SKIP
-    """
-    raw = Table.read(path, format='ascii.basic', delimiter=r'\s', guess=False,
-                     header_start=0, data_start=1, comment='##')
-    names = [n.lstrip('#').lower() for n in raw.colnames]
-    raw.rename_columns(raw.colnames, names)
-    required = ('filter', 'photflam', 'photplam', 'zpab', 'zpvega')
-    missing = [n for n in required if n not in names]
-    if missing:
-        msg = f'{path}: not a PHANGS-HST header_info file, missing columns {missing}'
-        raise ValueError(msg)
-    out = QTable()
-    out['filter'] = [str(f).upper() for f in raw['filter']]
-    out['band'] = [normalize_band(f, parameter='filter') for f in out['filter']]
-    if 'detector' in names:
-        out['detector'] = raw['detector']
-    out['photflam'] = np.asarray(raw['photflam'], float)
-    out['photplam'] = np.asarray(raw['photplam'], float) * u.AA
-    if 'photfnu' in names:
-        out['photfnu'] = np.asarray(raw['photfnu'], float)
-    out['zp_ab'] = np.asarray(raw['zpab'], float) * u.mag
-    out['zp_vega'] = np.asarray(raw['zpvega'], float) * u.mag
-    if 'exptime' in names:
-        out['exptime'] = np.asarray(raw['exptime'], float) * u.s
-    out.meta['file'] = str(path)
-    return out
 
 
 def _zeropoints(zeropoints, images, bands):
@@ -278,10 +206,7 @@ def _check_radii(radii, annulus, mag_radius):
     if not 0 < inner < outer:
         msg = f'annulus must be (inner, outer) radii with 0 < inner < outer, got {annulus!r}'
         raise ValueError(msg)
-    mag_radius = float(mag_radius)
-    if mag_radius <= 0:
-        msg = f'mag_radius must be positive, got {mag_radius!r}'
-        raise ValueError(msg)
+    mag_radius = positive_float(mag_radius, 'mag_radius')
     return radii, (inner, outer), mag_radius
 
 
@@ -289,6 +214,56 @@ def _to_magnitudes(flux, zeropoint):
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.where(flux > 0, -2.5 * np.log10(np.where(flux > 0, flux, 1.0)) + zeropoint,
                         np.nan)
+
+
+def _position_flags(x, y, shape, reach):
+    """`PhotFlag` bits from the positions alone (OFF_IMAGE, EDGE) and the rows inside."""
+    ny, nx = shape
+    inside = (np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x < nx - 0.5)
+              & (y >= -0.5) & (y < ny - 0.5))
+    flags = np.where(inside, PhotFlag.NONE, PhotFlag.OFF_IMAGE).astype(np.uint8)
+    edge = inside & ((x - reach < -0.5) | (y - reach < -0.5)
+                     | (x + reach > nx - 0.5) | (y + reach > ny - 0.5))
+    flags[edge] |= np.uint8(PhotFlag.EDGE)
+    return flags, np.flatnonzero(inside)
+
+
+def _band_photometry(data, positions, rows, n, radii, *, annulus, reach, method):
+    """
+    Background-subtracted aperture sums and local background of one band.
+
+    ``positions`` are the ``(len(rows), 2)`` pixel positions of the rows
+    ``rows`` (of ``n``) that lie on the image; the other rows get NaN.
+
+    Returns
+    -------
+    flux : `~numpy.ndarray`
+        ``(n, len(radii))`` aperture sums minus background × aperture area.
+    background : `~numpy.ndarray`
+        ``(n,)`` median per pixel in the annulus.
+    nonfinite : `~numpy.ndarray`
+        ``(n,)`` bool: non-finite pixels in the annulus or within ``reach``.
+    """
+    sums = np.full((n, len(radii)), np.nan)
+    background = np.full(n, np.nan)
+    nonfinite = np.zeros(n, dtype=bool)
+    if len(rows):
+        finite = np.isfinite(data)
+        mask = None if finite.all() else ~finite
+        apertures = [CircularAperture(positions, r=r) for r in radii]
+        phot = aperture_photometry(data, apertures, mask=mask, method=method)
+        for j in range(len(radii)):
+            sums[rows, j] = np.asarray(phot[f'aperture_sum_{j}'], dtype=float)
+        ring = CircularAnnulus(positions, r_in=annulus[0], r_out=annulus[1])
+        background[rows] = np.asarray(ApertureStats(data, ring, mask=mask).median, dtype=float)
+        if mask is not None:
+            bad = aperture_photometry(mask.astype(np.float32),
+                                      [ring, CircularAperture(positions, r=reach)],
+                                      method='center')
+            nonfinite[rows] = ((np.asarray(bad['aperture_sum_0']) > 0)
+                               | (np.asarray(bad['aperture_sum_1']) > 0))
+    areas = np.pi * np.asarray(radii) ** 2
+    return sums - background[:, None] * areas, background, nonfinite
 
 
 def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F555W',),
@@ -322,7 +297,7 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
         None gives instrumental magnitudes (zeropoint 0); ``'AB'``/``'ST'``
         use each band's PHOTFLAM (and PHOTPLAM), see
         `zeropoints_from_photflam`; a mapping band → zeropoint gives e.g.
-        Vega magnitudes (see `read_phangs_zeropoints`).
+        Vega magnitudes (see `~astro_clusterclass.io.read_phangs_zeropoints`).
     aperture_correction : mapping, optional
         Band → correction (mag, negative: the total is brighter) added to
         ``mag_<band>`` only.
@@ -394,41 +369,17 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
     n = len(candidates)
     x, y = pixel_positions(candidates, wcs=images.wcs, columns=columns) if n \
         else (np.array([]), np.array([]))
-    ny, nx = images.shape
-    inside = (np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x < nx - 0.5)
-              & (y >= -0.5) & (y < ny - 0.5))
     reach = max(annulus[1], max(radii), mag_radius)
-    flags = np.where(inside, PhotFlag.NONE, PhotFlag.OFF_IMAGE).astype(np.uint8)
-    edge = inside & ((x - reach < -0.5) | (y - reach < -0.5)
-                     | (x + reach > nx - 0.5) | (y + reach > ny - 0.5))
-    flags[edge] |= np.uint8(PhotFlag.EDGE)
-    rows = np.flatnonzero(inside)
+    flags, rows = _position_flags(x, y, images.shape, reach)
     positions = np.column_stack([x[rows], y[rows]])
 
     new = {}
     for band, data in zip(BANDS, images.data):
         band_radii = sorted(set(radii) | {mag_radius}) if band in radii_bands else [mag_radius]
-        sums = np.full((n, len(band_radii)), np.nan)
-        bkg = np.full(n, np.nan)
-        if len(rows):
-            finite = np.isfinite(data)
-            mask = None if finite.all() else ~finite
-            apertures = [CircularAperture(positions, r=r) for r in band_radii]
-            phot = aperture_photometry(data, apertures, mask=mask, method=method)
-            for j in range(len(band_radii)):
-                sums[rows, j] = np.asarray(phot[f'aperture_sum_{j}'], dtype=float)
-            ring = CircularAnnulus(positions, r_in=annulus[0], r_out=annulus[1])
-            bkg[rows] = np.asarray(ApertureStats(data, ring, mask=mask).median, dtype=float)
-            if mask is not None:
-                bad = aperture_photometry(mask.astype(np.float32),
-                                          [ring, CircularAperture(positions, r=reach)],
-                                          method='center')
-                hit = ((np.asarray(bad['aperture_sum_0']) > 0)
-                       | (np.asarray(bad['aperture_sum_1']) > 0))
-                flags[rows[hit]] |= np.uint8(PhotFlag.NONFINITE)
+        flux, bkg, nonfinite = _band_photometry(data, positions, rows, n, band_radii,
+                                                annulus=annulus, reach=reach, method=method)
+        flags[nonfinite] |= np.uint8(PhotFlag.NONFINITE)
         new[f'bkg_{band}'] = bkg
-        areas = np.pi * np.asarray(band_radii) ** 2
-        flux = sums - bkg[:, None] * areas
         mags = _to_magnitudes(flux, zp[band])
         nonpositive = np.any(np.isfinite(flux) & (flux <= 0), axis=1)
         flags[nonpositive] |= np.uint8(PhotFlag.NONPOSITIVE)
@@ -463,13 +414,6 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
     out.meta['photometry']['aperture_correction'] = corrections
     out.meta['photometry']['pixel_origin'] = '0-based, pixel centres at integers'
     return out
-
-
-def _mag_values(tbl, name, parameter):
-    if name not in tbl.colnames:
-        msg = f'{parameter}={name!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
-    return _float_values(tbl[name], parameter)
 
 
 def select_candidates(tbl, *, ci_min=1.4, ci_max=None, ci_column='ci', v_column='mag_F555W',
@@ -532,17 +476,17 @@ def select_candidates(tbl, *, ci_min=1.4, ci_max=None, ci_column='ci', v_column=
     check_table(tbl)
     n = len(tbl)
     flag = np.zeros(n, dtype=np.uint8)
-    ci = _mag_values(tbl, ci_column, 'ci_column')
+    ci = column_values(tbl, ci_column, parameter='ci_column')
     with np.errstate(invalid='ignore'):
         if ci_min is not None:
             flag[~(ci >= ci_min)] |= np.uint8(SelectionFlag.CI_LOW)
         if ci_max is not None:
             flag[ci > ci_max] |= np.uint8(SelectionFlag.CI_HIGH)
         if distance_modulus is not None or mag_limit is not None:
-            v = _mag_values(tbl, v_column, 'v_column')
+            v = column_values(tbl, v_column, parameter='v_column')
             faint = ~np.isfinite(v)
             if distance_modulus is not None:
-                faint |= ~(v - _distance_modulus(distance_modulus) <= abs_mag_limit)
+                faint |= ~(v - _modulus(distance_modulus) <= abs_mag_limit)
             if mag_limit is not None:
                 faint |= ~(v <= mag_limit)
             flag[faint] |= np.uint8(SelectionFlag.FAINT)
@@ -550,17 +494,17 @@ def select_candidates(tbl, *, ci_min=1.4, ci_max=None, ci_column='ci', v_column=
         band_columns = [f'mag_{b}' for b in BANDS if f'mag_{b}' in tbl.colnames]
     n_bands = np.zeros(n, dtype=np.int64)
     for name in band_columns:
-        mag = _mag_values(tbl, name, 'band_columns')
+        mag = column_values(tbl, name, parameter='band_columns')
         ok = np.isfinite(mag)
         if max_magerr is not None:
             err_name = name.replace('mag', 'magerr', 1)
-            err = _mag_values(tbl, err_name, 'max_magerr (error column)')
+            err = column_values(tbl, err_name, parameter='max_magerr (error column)')
             with np.errstate(invalid='ignore'):
                 ok &= err < max_magerr
         n_bands += ok
     flag[n_bands < min_bands] |= np.uint8(SelectionFlag.FEW_BANDS)
     for name, limits in dict(mci_limits or {}).items():
-        values = _mag_values(tbl, name, 'mci_limits key')
+        values = column_values(tbl, name, parameter='mci_limits key')
         lo, hi = limits
         with np.errstate(invalid='ignore'):
             bad = ~np.isfinite(values)

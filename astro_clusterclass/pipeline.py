@@ -23,8 +23,9 @@ from .classify import classify_table
 from .cutouts import make_cutouts
 from .ds9 import write_ds9_regions
 from .images import BandImages, load_images
+from .io import write_table
 from .photometry import candidate_photometry, zeropoints_from_photflam
-from .tables import check_table, provenance, write_table
+from .tables import check_table, provenance
 
 __all__ = ['run_pipeline', 'PipelineResult']
 

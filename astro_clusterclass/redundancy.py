@@ -11,8 +11,9 @@ import numpy as np
 from astropy.table import QTable
 from scipy.spatial import cKDTree
 
+from ._utils.columns import column_values, require_columns
+from ._utils.validation import positive_float
 from .classes import validate_classes
-from .science import _values as _float_values
 from .tables import check_table, pixel_positions, provenance
 
 __all__ = ['flag_redundant', 'REDUNDANT_SUBCLASS', 'REDUNDANCY_RADIUS']
@@ -82,18 +83,11 @@ def flag_redundant(tbl, *, radius=REDUNDANCY_RADIUS, mag_column='mag_F555W',
     ([1, 4, 2], ['', '4.9', ''])
     """
     check_table(tbl)
-    radius = float(radius)
-    if not np.isfinite(radius) or radius <= 0:
-        msg = f'radius must be positive, got {radius!r}'
-        raise ValueError(msg)
-    if mag_column not in tbl.colnames:
-        msg = f'mag_column={mag_column!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
-    if class_column is not None and class_column not in tbl.colnames:
-        msg = f'class_column={class_column!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
+    radius = positive_float(radius, 'radius')
+    mag = column_values(tbl, mag_column, parameter='mag_column')
+    if class_column is not None:
+        require_columns(tbl, class_column, parameter='class_column')
     n = len(tbl)
-    mag = _float_values(tbl[mag_column], 'mag_column')
     x, y = pixel_positions(tbl, columns=columns, wcs=wcs) if n else (np.array([]),) * 2
     usable = np.isfinite(mag) & np.isfinite(x) & np.isfinite(y)
     rows = np.flatnonzero(usable)

@@ -38,6 +38,9 @@ from astropy import units as u
 from astropy.table import QTable
 from scipy import stats
 
+from ._utils import distance as _distance
+from ._utils.columns import float_values, require_columns
+from ._utils.validation import check_choice, check_int
 from .classes import CLUSTER_CLASSES, validate_classes
 from .tables import check_table, provenance
 
@@ -54,39 +57,6 @@ MASS_FUNCTION_AGE_RANGES = ((6.0, 7.0), (7.0, 8.0), (8.0, 8.6))
 
 #: log10(mass / Msun) ranges of the paper's age distributions (Table 5).
 AGE_DISTRIBUTION_MASS_RANGES = ((4.0, 4.8), (4.8, np.inf))
-
-
-def _values(values, parameter, unit=None):
-    """
-    Float array of ``values``, NaN where masked.
-
-    Accepts plain arrays, masked arrays and columns, Quantities and astropy
-    ``Masked`` Quantities (converted to ``unit`` when given).
-    """
-    mask = None
-    if hasattr(values, 'unmasked'):  # astropy Masked, e.g. a Masked Quantity
-        mask = np.asarray(values.mask)
-        values = values.unmasked
-    column_unit = getattr(values, 'unit', None)
-    if isinstance(values, u.Quantity):
-        values = values.to_value(unit) if unit is not None else values.value
-    elif unit is not None and column_unit is not None:  # Column with a unit
-        values = np.ma.asarray(values, dtype=float) * column_unit.to(unit)
-    array = np.ma.filled(np.ma.asarray(values, dtype=float), np.nan)
-    if mask is not None:
-        array = np.where(mask, np.nan, array)
-    if array.ndim != 1:
-        msg = f'{parameter} must be one-dimensional, got shape {array.shape}'
-        raise ValueError(msg)
-    return array
-
-
-def _check_n_bins(n_bins, minimum=1):
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) \
-            or n_bins < minimum:
-        msg = f'n_bins must be an integer >= {minimum}, got {n_bins!r}'
-        raise ValueError(msg)
-    return int(n_bins)
 
 
 def equal_number_bins(values, n_bins, *, limits=None):
@@ -121,8 +91,8 @@ def equal_number_bins(values, n_bins, *, limits=None):
     >>> equal_number_bins([1, 2, 3, 4, 5, 6], 3).tolist()
     [1.0, 2.5, 4.5, 6.0]
     """
-    n_bins = _check_n_bins(n_bins)
-    x = _values(values, 'values')
+    n_bins = check_int(n_bins, 'n_bins', minimum=1)
+    x = float_values(values, 'values')
     x = np.sort(x[np.isfinite(x)])
     if len(x) < n_bins:
         msg = f'values: {len(x)} finite values cannot fill n_bins={n_bins} bins'
@@ -210,11 +180,9 @@ def power_law_fit(values, *, n_bins=6, limits=None, drop_first=False, last_bin='
     >>> round(fit['slope'], 1)
     -1.5
     """
-    n_bins = _check_n_bins(n_bins, minimum=3)
-    if last_bin not in _LAST_BIN:
-        msg = f'last_bin must be one of {_LAST_BIN}, got {last_bin!r}'
-        raise ValueError(msg)
-    x = _values(values, 'values')
+    n_bins = check_int(n_bins, 'n_bins', minimum=3)
+    check_choice(last_bin, _LAST_BIN, 'last_bin')
+    x = float_values(values, 'values')
     x = x[np.isfinite(x)]
     if np.any(x <= 0):
         msg = 'values must be positive to be fitted in log-log'
@@ -276,23 +244,19 @@ def _try_fit(values, **kwargs):
 
 def _cluster_rows(tbl, class_column, classes):
     check_table(tbl)
-    if class_column not in tbl.colnames:
-        msg = f'class_column={class_column!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
+    require_columns(tbl, class_column, parameter='class_column')
     labels = validate_classes(tbl[class_column], parameter=f'column {class_column!r}')
     return np.isin(labels.filled(0), classes)
 
 
 def _column(tbl, name, parameter, unit):
-    if name not in tbl.colnames:
-        msg = f'{parameter}={name!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
+    require_columns(tbl, name, parameter=parameter)
     column = tbl[name]
     if getattr(column, 'unit', None) is None:
         msg = f'column {name!r} must carry a unit ({unit}) to be used as {parameter}'
         raise ValueError(msg)
     try:
-        return _values(column, parameter, unit)
+        return float_values(column, parameter, unit)
     except u.UnitConversionError as exc:
         msg = f'column {name!r} ({parameter}) must be in units convertible to {unit}'
         raise ValueError(msg) from exc
@@ -467,19 +431,6 @@ def distance_modulus(distance):
     return (5 * np.log10(distance.to_value(u.pc) / 10.0)) * u.mag
 
 
-def _distance_modulus(distance_modulus_value):
-    value = distance_modulus_value
-    if isinstance(value, u.Quantity):
-        if value.unit.physical_type == 'length':
-            return distance_modulus(value).value
-        value = value.to_value(u.mag)
-    value = float(value)
-    if not np.isfinite(value):
-        msg = f'distance_modulus must be finite, got {distance_modulus_value!r}'
-        raise ValueError(msg)
-    return value
-
-
 def bright_end_completeness(tbl, *, distance_modulus, class_columns='class',
                             mag_column='mag_F555W', limit=HUMPHREYS_DAVIDSON_MV):
     """
@@ -526,19 +477,15 @@ def bright_end_completeness(tbl, *, distance_modulus, class_columns='class',
     0.67
     """
     check_table(tbl)
-    dm = _distance_modulus(distance_modulus)
-    if mag_column not in tbl.colnames:
-        msg = f'mag_column={mag_column!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
-    mag = _values(tbl[mag_column], 'mag_column')
-    bright = np.isfinite(mag) & (mag - dm < limit)
+    dm = _distance.distance_modulus(distance_modulus, parameter='distance_modulus')
     if isinstance(class_columns, str):
         class_columns = [class_columns]
+    require_columns(tbl, mag_column, parameter='mag_column')
+    require_columns(tbl, class_columns, parameter='class_columns')
+    mag = float_values(tbl[mag_column], 'mag_column')
+    bright = np.isfinite(mag) & (mag - dm < limit)
     rows = []
     for name in class_columns:
-        if name not in tbl.colnames:
-            msg = f'class_columns: {name!r} is not a column; columns are {tbl.colnames}'
-            raise ValueError(msg)
         labels = validate_classes(tbl[name], parameter=f'column {name!r}').filled(0)
         sel = labels[bright]
         n_k = [int(np.sum(sel == k)) for k in (1, 2, 3, 4)]

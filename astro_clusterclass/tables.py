@@ -1,6 +1,13 @@
 """
 Helpers shared by every function that takes or returns a candidate table:
 finding positions, validating tables and stamping provenance metadata.
+Writing tables is `astro_clusterclass.io.write_table`.
+
+Provenance convention: ``meta['file']`` names the file a table was read
+from (set by the readers); a function that adds columns keeps the input's
+metadata and records its own `provenance` under its own key (e.g.
+``meta['photometry']``); a function that makes a new table puts its
+provenance at the top level of the new table's ``meta``.
 
 Pixel convention: positions inside the package are 0-based with pixel
 centres at integers (astropy/photutils). Catalogues in 1-based conventions
@@ -8,15 +15,17 @@ centres at integers (astropy/photutils). Catalogues in 1-based conventions
 """
 
 import datetime
-import json
 import platform
 
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from ._utils.columns import require_columns
+from ._utils.validation import check_choice
+
 __all__ = ['PIXEL_COLUMN_PAIRS', 'pixel_positions', 'sky_column',
-           'check_table', 'provenance', 'fits_safe_meta', 'write_table']
+           'check_table', 'provenance']
 
 #: Column pairs recognised as 0-based pixel positions, in order of preference.
 PIXEL_COLUMN_PAIRS = (('x', 'y'), ('xcentroid', 'ycentroid'),
@@ -116,17 +125,11 @@ def pixel_positions(tbl, *, wcs=None, columns=None, use='auto'):
     ([1.5, 2.0], [3.0, 4.0])
     """
     check_table(tbl)
-    if use not in ('auto', 'pixel', 'sky'):
-        msg = f"use must be 'auto', 'pixel' or 'sky', got {use!r}"
-        raise ValueError(msg)
+    check_choice(use, ('auto', 'pixel', 'sky'), 'use')
     if isinstance(columns, str):
         columns = (columns,)
     if columns is not None:
-        missing = [c for c in columns if c not in tbl.colnames]
-        if missing:
-            msg = (f'columns={columns!r}: table has no column {missing[0]!r}; '
-                   f'its columns are {tbl.colnames}')
-            raise ValueError(msg)
+        require_columns(tbl, columns, parameter='columns')
         pairs = [tuple(columns)] if len(columns) == 2 else []
         sky = columns[0] if len(columns) == 1 else None
     else:
@@ -192,50 +195,3 @@ def provenance(function, arguments=None):
             for k, v in (arguments or {}).items()}
     return {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
             'function': function, 'arguments': args, 'version': versions}
-
-
-def fits_safe_meta(meta):
-    """
-    Table metadata that survives a FITS header.
-
-    A FITS header holds only scalar keywords of up to 8 characters, so the
-    nested provenance would be dropped. Short scalar entries stay keywords;
-    the complete metadata goes, as JSON, into the (long-string) keyword
-    ``CCMETA``: ``json.loads(QTable.read(path).meta['CCMETA'])``.
-
-    Examples
-    --------
-    >>> from astro_clusterclass.tables import fits_safe_meta
-    >>> fits_safe_meta({'device': 'cpu', 'models': [{'label': 'compactnet'}]})
-    {'device': 'cpu', 'CCMETA': '{"device": "cpu", "models": [{"label": "compactnet"}]}'}
-    """
-    plain = (str, int, float, bool)
-    out = {k: v for k, v in meta.items()
-           if isinstance(k, str) and len(k) <= 8 and k.isalnum() and isinstance(v, plain)}
-    out['CCMETA'] = json.dumps(meta, default=str, sort_keys=True)
-    return out
-
-
-def write_table(tbl, path, *, overwrite=False):
-    """
-    Write a table in the format of its file name; FITS files get `fits_safe_meta`.
-
-    Nothing of the metadata is lost in FITS: the nested provenance travels
-    as JSON in the ``CCMETA`` keyword.
-
-    Examples
-    --------
-    >>> import json, os, tempfile
-    >>> from astropy.table import QTable
-    >>> from astro_clusterclass.tables import write_table
-    >>> tbl = QTable({'id': [1, 2]}, meta={'models': [{'label': 'compactnet'}]})
-    >>> path = os.path.join(tempfile.mkdtemp(), 'out.fits')
-    >>> write_table(tbl, path)
-    >>> json.loads(QTable.read(path).meta['CCMETA'])['models']
-    [{'label': 'compactnet'}]
-    """
-    out = tbl
-    if str(path).lower().endswith(('.fits', '.fit', '.fits.gz', '.fts')):
-        out = tbl.copy(copy_data=False)
-        out.meta = fits_safe_meta(tbl.meta)
-    out.write(path, overwrite=overwrite)

@@ -50,7 +50,7 @@ from astropy.table import QTable
 
 from astro_clusterclass.bands import BANDS
 from astro_clusterclass.classify import classify_table, resolve_precision
-from astro_clusterclass.cutouts import make_cutouts, read_cutout_fits, write_cutout_fits
+from astro_clusterclass import make_cutouts, read_cutout_fits, write_cutout_fits
 from astro_clusterclass.models import (get_model, load_model, prepare_for_inference,
                                        save_checkpoint)
 from astro_clusterclass.preprocessing import StampNormalization

@@ -33,10 +33,10 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable, vstack
 
-import astro_clusterclass.io  # noqa: F401  (registers format='legus')
 from astro_clusterclass.compare import (agreement_fractions, agreement_vs_property,
                                         colour_box_counts, confusion_matrix, crossmatch,
-                                        quality_ratio, read_bc03_track)
+                                        quality_ratio)
+from astro_clusterclass.io import read_bc03_track  # also registers format='legus'
 from astro_clusterclass.science import (bright_end_completeness, distance_modulus,
                                         mass_function, age_distribution)
 

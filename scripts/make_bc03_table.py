@@ -1,5 +1,5 @@
 """
-Make the small tables that `astro_clusterclass.datasets` ships.
+Make the small tables that `astro_clusterclass` ships (``astro_clusterclass/data/``).
 
 1. ``bc03_solar_hst_vega.ecsv``: the Bruzual & Charlot (2003) solar-metallicity
    simple-stellar-population colour track in HST Vega magnitudes, as used by
@@ -21,7 +21,7 @@ only here, not by the package)::
 
     python scripts/make_bc03_table.py [--shared ../shared/data]
 
-The outputs go to ``astro_clusterclass/datasets/data/``.
+The outputs go to ``astro_clusterclass/data/`` (see its README).
 """
 
 import argparse
@@ -31,8 +31,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
-OUT = os.path.join(os.path.dirname(__file__), os.pardir, 'astro_clusterclass',
-                   'datasets', 'data')
+OUT = os.path.join(os.path.dirname(__file__), os.pardir, 'astro_clusterclass', 'data')
 COLOURS = {'ub': ('F336W', 'F438W'), 'vi': ('F555W', 'F814W'),
            'bv': ('F438W', 'F555W'), 'nuvb': ('F275W', 'F438W'),
            'nuvu': ('F275W', 'F336W')}

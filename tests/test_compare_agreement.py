@@ -74,7 +74,7 @@ def test_labels_outside_the_scheme_and_missing_columns_raise():
         agreement_fractions(tbl, 'a', 'b')
     with pytest.raises(ValueError, match='outside the class scheme'):
         confusion_matrix(tbl, 'b', 'c')
-    with pytest.raises(ValueError, match="column_b='nope' is not a column"):
+    with pytest.raises(ValueError, match="column_b: 'nope' is not a column"):
         agreement_fractions(tbl, 'b', 'nope')
     with pytest.raises(ValueError, match='classes must be two or more'):
         agreement_fractions(tbl, 'b', 'b', classes=(1, 7))
@@ -139,7 +139,7 @@ def test_agreement_vs_property_bins():
     assert trend2['n'].sum() == np.sum(used & np.isfinite(values))
     with pytest.raises(ValueError, match='values has 5 entries'):
         agreement_vs_property(tbl, 'a', 'b', np.arange(5.0))
-    with pytest.raises(ValueError, match="values='nope' is not a column"):
+    with pytest.raises(ValueError, match="values: 'nope' is not a column"):
         agreement_vs_property(tbl, 'a', 'b', 'nope')
 
 

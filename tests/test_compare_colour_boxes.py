@@ -220,7 +220,7 @@ def test_colour_box_counts_distance_as_length_and_errors():
     assert np.all(np.isnan(a['qr']))  # one method: no QR
     with pytest.raises(TypeError, match='mapping of method name'):
         colour_box_counts(tbl, distance_modulus=30.0)
-    with pytest.raises(ValueError, match="class column 'nope' is missing"):
+    with pytest.raises(ValueError, match=r"catalogues\['A'\] class column: 'nope' is not a column"):
         colour_box_counts({'A': (tbl, 'nope')}, distance_modulus=30.0)
     with pytest.raises(ValueError, match='classes must be among'):
         colour_box_counts({'A': tbl}, distance_modulus=30.0, classes=('5',))
@@ -228,7 +228,7 @@ def test_colour_box_counts_distance_as_length_and_errors():
     bad['class'][0] = 7
     with pytest.raises(ValueError, match='outside the class scheme'):
         colour_box_counts({'A': bad}, distance_modulus=30.0)
-    with pytest.raises(ValueError, match='lacks v_column'):
+    with pytest.raises(ValueError, match=r"catalogues\['A'\] v_column: 'V' is not a column"):
         colour_box_counts({'A': tbl}, distance_modulus=30.0, v_column='V')
 
 

@@ -157,11 +157,11 @@ def test_concentration_index_stars_vs_clusters():
     stars = ci[bright & (t['class'] == 4)]
     clusters = ci[bright & (t['class'] == 1)]
     assert len(stars) > 30 and len(clusters) > 30
-    # Stars: CI ~ 1.2-1.3, below the LEGUS cluster cut of 1.4.
+    # Stars lie below the LEGUS cluster cut of CI = 1.4.
     assert 1.15 < np.median(stars) < 1.35
     assert np.mean(stars < 1.4) > 0.9
-    # Class 1 clusters are broader: LEGUS class-1 CIs at ~10 Mpc have
-    # medians of 1.5-1.6 (e.g. NGC 628-C: 1.57).
+    # Class 1 clusters are broader, like the LEGUS class-1 clusters at ~10 Mpc
+    # (docs/simulations.rst).
     assert 1.45 < np.median(clusters) < 1.8
     assert np.median(clusters) - np.median(stars) > 0.25
     assert np.mean(clusters >= 1.4) > 0.85
@@ -261,7 +261,7 @@ def test_relabel_bad_matrix(confusion, match):
 
 
 def test_relabel_bad_truth():
-    with pytest.raises(ValueError, match="truth has no column 'class'"):
+    with pytest.raises(ValueError, match="class_column: 'class' is not a column"):
         relabel_classes(QTable({'id': [1]}))
     with pytest.raises(ValueError, match='outside the class scheme'):
         relabel_classes(QTable({'class': [0, 1]}))

@@ -94,14 +94,15 @@ def test_bad_inputs(tmp_path):
         write_ds9_regions(tbl, tmp_path / 'a.reg')
     with pytest.raises(ValueError, match="table has no class column"):
         write_ds9_regions(QTable({'x': [1.0], 'y': [1.0]}), tmp_path / 'a.reg')
-    with pytest.raises(ValueError, match="class_column='kind' is not a column"):
+    with pytest.raises(ValueError, match="class_column: 'kind' is not a column"):
         write_ds9_regions(tbl, tmp_path / 'a.reg', class_column='kind')
     ok = QTable({'x': [1.0], 'y': [1.0], 'class': [1]})
-    with pytest.raises(ValueError, match="coordinates must be 'pixel' or 'sky'"):
+    with pytest.raises(ValueError, match="coordinates must be one of 'pixel', 'sky'"):
         write_ds9_regions(ok, tmp_path / 'a.reg', coordinates='galactic')
     with pytest.raises(ValueError, match="coordinates='sky' needs a SkyCoord column or wcs="):
         write_ds9_regions(ok, tmp_path / 'a.reg', coordinates='sky')
-    with pytest.raises(ValueError, match="magnitude_column='mag_F555W' is not a column"):
+    with pytest.raises(ValueError, match=r"magnitude_column \(used by radius_by_magnitude\): "
+                                         r"'mag_F555W' is not a column"):
         write_ds9_regions(ok, tmp_path / 'a.reg', radius_by_magnitude=PAPER_MAGNITUDE_RADII)
     with pytest.raises(ValueError, match='label must be None'):
         write_ds9_regions(ok, tmp_path / 'a.reg', label='name')

@@ -70,11 +70,11 @@ def test_existing_subclasses_and_masked_classes_kept():
 
 def test_errors_name_the_parameter():
     tbl = QTable({'x': [0.0], 'y': [0.0], 'mag_F555W': [20.0], 'class': [7]})
-    with pytest.raises(ValueError, match="mag_column='V' is not a column"):
+    with pytest.raises(ValueError, match="mag_column: 'V' is not a column"):
         flag_redundant(tbl, mag_column='V')
-    with pytest.raises(ValueError, match='radius must be positive'):
+    with pytest.raises(ValueError, match='radius must be a positive number'):
         flag_redundant(tbl, radius=0)
-    with pytest.raises(ValueError, match="class_column='klass'"):
+    with pytest.raises(ValueError, match="class_column: 'klass' is not a column"):
         flag_redundant(tbl, class_column='klass')
     with pytest.raises(ValueError, match='outside the class scheme'):
         flag_redundant(tbl, class_column='class')

@@ -72,7 +72,7 @@ def test_colour_colour_without_classes_and_into_given_axes():
     fig, ax = plt.subplots()
     out = plot_colour_colour(_catalogue(), ax=ax, boxes=None)
     assert out is ax and not ax.patches and len(ax.collections) == 1
-    with pytest.raises(ValueError, match="class_column='nope'"):
+    with pytest.raises(ValueError, match="class_column: 'nope' is not a column"):
         plot_colour_colour(_catalogue(), class_column='nope')
     with pytest.raises(ValueError, match='track lacks'):
         plot_colour_colour(_catalogue(), track=QTable({'age': [1.0]}))

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..classify import classify_table
 from ..images import load_images
-from ..tables import write_table
+from ..io import write_table
 from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
 

@@ -5,8 +5,9 @@ import os
 import numpy as np
 from astropy.table import QTable
 
-from ..cutouts import TUTORIAL_SIZE, CutoutFlag, make_cutouts, write_cutout_fits
+from ..cutouts import CutoutFlag, make_cutouts
 from ..images import load_images
+from ..io.cutout_fits import TUTORIAL_SIZE, write_cutout_fits
 from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
 

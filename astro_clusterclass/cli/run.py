@@ -78,7 +78,7 @@ def run(args):
     catalog = None
     if args.catalog is not None:
         catalog = read_catalog(args.catalog)
-        catalog.meta.setdefault('filename', os.path.basename(args.catalog))
+        catalog.meta.setdefault('file', os.path.basename(args.catalog))
     result = run_pipeline(args.output, images=args.images, catalog=catalog,
                           models=args.models, shape=tuple(args.shape),
                           n_candidates=args.n_candidates, distance=args.distance * u.Mpc,

@@ -1,5 +1,11 @@
-"""Comparing classifications: cross-matching, agreement and the colour-colour figure of merit."""
+"""
+Comparing classifications: cross-matching, agreement and the colour-colour figure of merit.
 
+`read_bc03_track` (the model track of the colour-colour diagram) is
+`astro_clusterclass.io.read_bc03_track`, re-exported here.
+"""
+
+from ..io.bc03 import read_bc03_track  # noqa: F401
 from .agreement import (agreement_fractions, agreement_vs_property,  # noqa: F401
                         confusion_matrix, mean_with_error)
 from .colour_boxes import (COLOUR_BOX_CLASSES, COLOUR_BOXES, NORMALISING_MV,  # noqa: F401
@@ -7,10 +13,11 @@ from .colour_boxes import (COLOUR_BOX_CLASSES, COLOUR_BOXES, NORMALISING_MV,  # 
                            quality_ratio)
 from .crossmatch import crossmatch, in_footprint  # noqa: F401
 from .crowding import neighbour_count  # noqa: F401
-from .tracks import TRACK_COLOURS, read_bc03_track  # noqa: F401
+from .report import CONFUSION_NORMALIZATIONS, CatalogComparison, compare_catalogs  # noqa: F401
+from .tracks import TRACK_COLOURS  # noqa: F401
 
 __all__ = ['crossmatch', 'in_footprint', 'agreement_fractions', 'confusion_matrix',
            'agreement_vs_property', 'mean_with_error', 'COLOUR_BOXES',
            'COLOUR_BOX_CLASSES', 'NORMALISING_MV', 'QR_MIN_COUNT', 'assign_colour_boxes',
            'colour_box_counts', 'quality_ratio', 'neighbour_count', 'read_bc03_track',
-           'TRACK_COLOURS']
+           'TRACK_COLOURS', 'compare_catalogs', 'CatalogComparison', 'CONFUSION_NORMALIZATIONS']

@@ -24,8 +24,9 @@ Uncertainties:
 import numpy as np
 from astropy.table import QTable
 
+from .._utils.columns import float_values, require_columns
+from .._utils.validation import check_choice
 from ..classes import CLASSES, merge_1_2, validate_classes
-from ..science import _values as _float_values
 from ..science import equal_number_bins
 from ..tables import check_table, provenance
 
@@ -46,15 +47,11 @@ def _check_classes(classes):
 
 
 def _labels(tbl, column, parameter):
-    if isinstance(column, str):
-        if column not in tbl.colnames:
-            msg = f'{parameter}={column!r} is not a column; columns are {tbl.colnames}'
-            raise ValueError(msg)
-        values = tbl[column]
-    else:
+    if not isinstance(column, str):
         msg = f'{parameter} must be a column name, got {type(column).__name__}'
         raise TypeError(msg)
-    return validate_classes(values, parameter=f'{parameter} ({column!r})')
+    require_columns(tbl, column, parameter=parameter)
+    return validate_classes(tbl[column], parameter=f'{parameter} ({column!r})')
 
 
 def _paired(tbl, column_a, column_b, classes):
@@ -237,9 +234,7 @@ def confusion_matrix(tbl, column_a, column_b, *, classes=CLASSES, normalize='mea
           4         0         0         1         1
     """
     classes = _check_classes(classes)
-    if normalize not in _NORMALIZE:
-        msg = f"normalize must be one of {_NORMALIZE}, got {normalize!r}"
-        raise ValueError(msg)
+    check_choice(normalize, _NORMALIZE, 'normalize')
     a, b, use = _paired(tbl, column_a, column_b, classes)
     k = len(classes)
     index = {c: i for i, c in enumerate(classes)}
@@ -314,13 +309,11 @@ def agreement_vs_property(tbl, column_a, column_b, values, *, n_bins=4, classes=
     check_table(tbl)
     classes = _check_classes(classes)
     if isinstance(values, str):
-        if values not in tbl.colnames:
-            msg = f'values={values!r} is not a column; columns are {tbl.colnames}'
-            raise ValueError(msg)
+        require_columns(tbl, values, parameter='values')
         name = name or values
         values = tbl[values]
     name = name or 'value'
-    prop = _float_values(values, 'values')
+    prop = float_values(values, 'values')
     if len(prop) != len(tbl):
         msg = f'values has {len(prop)} entries but tbl has {len(tbl)} rows'
         raise ValueError(msg)

@@ -23,9 +23,9 @@ from astropy import units as u
 from astropy.table import MaskedColumn, QTable, Table
 from astropy.utils.masked import Masked
 
+from .._utils.columns import column_values, float_values, require_columns
+from .._utils.distance import distance_modulus as _modulus
 from ..classes import CLASSES, is_cluster, validate_classes
-from ..science import _distance_modulus
-from ..science import _values as _float_values
 from ..tables import check_table, provenance
 
 __all__ = ['COLOUR_BOXES', 'COLOUR_BOX_CLASSES', 'NORMALISING_MV', 'QR_MIN_COUNT',
@@ -73,7 +73,7 @@ def _mag_columns(tbl, mag_columns, parameter='tbl'):
 
 
 def _colours(tbl, columns):
-    mags = {band: _float_values(tbl[name], f'column {name!r}') for band, name in columns.items()}
+    mags = {band: float_values(tbl[name], f'column {name!r}') for band, name in columns.items()}
     ub = mags['F336W'] - mags['F438W']
     vi = mags['F555W'] - mags['F814W']
     return ub, vi
@@ -205,10 +205,7 @@ def _catalogues(catalogues):
                 msg = f'catalogues[{name!r}] must be a table or a (table, class column) pair'
                 raise TypeError(msg) from exc
         check_table(tbl, parameter=f'catalogues[{name!r}]')
-        if column not in tbl.colnames:
-            msg = (f'catalogues[{name!r}]: class column {column!r} is missing; columns '
-                   f'are {tbl.colnames}')
-            raise ValueError(msg)
+        require_columns(tbl, column, parameter=f'catalogues[{name!r}] class column')
         out[str(name)] = (tbl, column)
     return out
 
@@ -295,15 +292,11 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
     for name, (tbl, column) in catalogues.items():
         dm = distance_modulus[name] if isinstance(distance_modulus, Mapping) \
             else distance_modulus
-        dm = _distance_modulus(dm)
-        if v_column not in tbl.colnames:
-            msg = (f'catalogues[{name!r}] lacks v_column={v_column!r}; columns are '
-                   f'{tbl.colnames}')
-            raise ValueError(msg)
+        dm = _modulus(dm, parameter='distance_modulus')
+        v = column_values(tbl, v_column, parameter=f'catalogues[{name!r}] v_column')
         mags = _mag_columns(tbl, mag_columns, parameter=f'catalogues[{name!r}]')
         labels = validate_classes(tbl[column], parameter=f'catalogues[{name!r}] column '
                                                          f'{column!r}').filled(0)
-        v = _float_values(tbl[v_column], f'column {v_column!r}')
         with np.errstate(invalid='ignore'):
             bright = np.isfinite(v) & (v - dm < abs_mag_limit)
         ub, vi = _colours(tbl, mags)

@@ -12,6 +12,7 @@ from astropy.coordinates import CartesianRepresentation, SkyCoord
 from astropy.table import QTable
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
+from .._utils.validation import check_choice
 from ..tables import check_table, pixel_positions, provenance, sky_column
 
 __all__ = ['crossmatch', 'in_footprint']
@@ -222,9 +223,7 @@ def crossmatch(tbl_a, tbl_b, *, radius=2.0, footprint=None, suffixes=('_a', '_b'
     check_table(tbl_a, parameter='tbl_a')
     check_table(tbl_b, parameter='tbl_b')
     value, mode = _radius(radius)
-    if footprint not in _FOOTPRINTS:
-        msg = f"footprint must be None or 'hull', got {footprint!r}"
-        raise ValueError(msg)
+    check_choice(footprint, _FOOTPRINTS, 'footprint')
     if len(suffixes) != 2 or suffixes[0] == suffixes[1]:
         msg = f'suffixes must be two different strings, got {suffixes!r}'
         raise ValueError(msg)

@@ -10,6 +10,7 @@ candidates within a radius.
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .._utils.validation import positive_float
 from ..tables import check_table, pixel_positions
 
 __all__ = ['neighbour_count']
@@ -45,10 +46,7 @@ def neighbour_count(tbl, *, radius=20.0, columns=None, wcs=None):
     [1.0, 1.0, 0.0]
     """
     check_table(tbl)
-    radius = float(radius)
-    if not np.isfinite(radius) or radius <= 0:
-        msg = f'radius must be positive, got {radius!r}'
-        raise ValueError(msg)
+    radius = positive_float(radius, 'radius')
     x, y = pixel_positions(tbl, columns=columns, wcs=wcs)
     points = np.column_stack([x, y])
     ok = np.all(np.isfinite(points), axis=1)

@@ -5,32 +5,31 @@ Everything here is a documented approximation; `docs/simulations.rst` lists
 the sources and accuracies:
 
 * Colours: the Bruzual & Charlot (2003) solar-metallicity SSP track in HST
-  Vega magnitudes (``data/bc03_solar_hst_vega.ecsv``, made by
+  Vega magnitudes (``astro_clusterclass/data/bc03_solar_hst_vega.ecsv``,
+  read by `~astro_clusterclass.io.read_bc03_track`, made by
   ``scripts/make_bc03_table.py`` from the PHANGS-HST track files).
 * Luminosity: the shared track has colours only, so the V-band mass-to-light
   ratio is approximated by a power law, ``M/L_V = 3.0 (t / 13.75 Gyr)^0.69``
   for ``t >= 10 Myr`` and constant below (see `mass_to_light_v`).
 * Reddening: Fitzpatrick (1999), R_V = 3.1, at each band's pivot wavelength.
 * Zeropoints and exposure times: PHANGS-HST NGC 3351 (WFC3/UVIS),
-  ``data/hst_wfc3_uvis_ngc3351.ecsv``.
+  ``astro_clusterclass/data/hst_wfc3_uvis_ngc3351.ecsv``.
 """
 
 import functools
-import os
 
 import numpy as np
 from astropy import units as u
 from astropy.table import QTable
+from astropy.utils.data import get_pkg_data_path
 
+from ..io import read_bc03_track
 
-__all__ = ['DATA_DIR', 'bc03_track', 'default_photometry', 'ssp_colours',
+__all__ = ['bc03_track', 'default_photometry', 'ssp_colours',
            'mass_to_light_v', 'absolute_magnitudes', 'distance_modulus',
            'apparent_magnitudes', 'mag_to_rate', 'rate_to_mag', 'SOLAR_MV',
            'ML_V_OLD', 'ML_V_SLOPE', 'ML_V_YOUNG_AGE', 'TRACK_MAX_AGE',
            'colours_to_magnitudes']
-
-#: Folder of the tables shipped with this subpackage.
-DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
 
 #: Absolute V magnitude of the Sun (Vega system; Willmer 2018, ApJS 236, 47).
 SOLAR_MV = 4.81
@@ -51,14 +50,27 @@ ML_V_YOUNG_AGE = 1e7 * u.yr
 TRACK_MAX_AGE = 13.75e9 * u.yr
 
 
+#: The photometric keywords of the simulated bands, shipped with the package.
+_PHOTOMETRY_FILE = get_pkg_data_path('data', 'hst_wfc3_uvis_ngc3351.ecsv',
+                                     package='astro_clusterclass')
+
+
 @functools.lru_cache(maxsize=None)
-def _read(name):
-    return QTable.read(os.path.join(DATA_DIR, name), format='ascii.ecsv')
+def _solar_track():
+    return read_bc03_track()
+
+
+@functools.lru_cache(maxsize=None)
+def _photometry():
+    return QTable.read(_PHOTOMETRY_FILE, format='ascii.ecsv')
 
 
 def bc03_track():
     """
     The Bruzual & Charlot (2003) solar SSP colour track shipped with the package.
+
+    The same as `~astro_clusterclass.io.read_bc03_track` without a file,
+    read once per session.
 
     Returns
     -------
@@ -66,7 +78,8 @@ def bc03_track():
         ``age`` (yr, 1 Myr - 13.75 Gyr, increasing) and the Vega colours
         ``ub`` (F336W−F438W), ``vi`` (F555W−F814W), ``bv`` (F438W−F555W),
         ``nuvb`` (F275W−F438W), ``nuvu`` (F275W−F336W), in mag.
-        ``meta`` names the model and the files it was made from.
+        ``meta`` names the model, the files it was made from and the
+        shipped ``file``.
 
     Examples
     --------
@@ -80,7 +93,7 @@ def bc03_track():
     -------- --------
     -1.65012 -0.33222
     """
-    return _read('bc03_solar_hst_vega.ecsv').copy()
+    return _solar_track().copy()
 
 
 def default_photometry():
@@ -106,7 +119,7 @@ def default_photometry():
     >>> phot['zp_vega'][3]
     <Quantity 25.8325 mag>
     """
-    return _read('hst_wfc3_uvis_ngc3351.ecsv').copy()
+    return _photometry().copy()
 
 
 def _as_years(age, parameter='age'):
@@ -145,7 +158,7 @@ def ssp_colours(age):
     ([-1.65, -0.59], [-0.33, 0.45])
     """
     years = _as_years(age)
-    track = _read('bc03_solar_hst_vega.ecsv')
+    track = _solar_track()
     logt = np.log10(track['age'].to_value(u.yr))
     x = np.log10(years)
     return {name: np.interp(x, logt, track[name].to_value(u.mag))

@@ -4,9 +4,9 @@ import numpy as np
 from astropy import units as u
 from matplotlib.patches import Rectangle
 
+from .._utils.columns import float_values, require_columns
 from ..classes import CLASS_COLORS, validate_classes
-from ..compare.colour_boxes import COLOUR_BOXES, assign_colour_boxes
-from ..science import _values as _float_values
+from ..compare import COLOUR_BOXES, assign_colour_boxes
 from ..tables import check_table
 from ._axes import new_axes
 
@@ -55,7 +55,7 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
         Only plot these classes (and say so in the legend).
     track : `~astropy.table.QTable`, optional
         Model track with ``age`` (Myr), ``ub`` and ``vi``, e.g. from
-        `~astro_clusterclass.compare.read_bc03_track`; drawn as a line with
+        `~astro_clusterclass.io.read_bc03_track`; drawn as a line with
         the ages of ``track_ages`` marked.
     boxes : dict or None, optional
         Boxes to draw (default :data:`~astro_clusterclass.compare.COLOUR_BOXES`);
@@ -98,14 +98,12 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
     check_table(tbl)
     if 'ub' not in tbl.colnames or 'vi' not in tbl.colnames:
         tbl = assign_colour_boxes(tbl, mag_columns=mag_columns)
-    ub = _float_values(tbl['ub'], 'ub')
-    vi = _float_values(tbl['vi'], 'vi')
+    ub = float_values(tbl['ub'], 'ub')
+    vi = float_values(tbl['vi'], 'vi')
     ok = np.isfinite(ub) & np.isfinite(vi)
     ax = new_axes(ax)
     if class_column is not None:
-        if class_column not in tbl.colnames:
-            msg = f'class_column={class_column!r} is not a column; columns are {tbl.colnames}'
-            raise ValueError(msg)
+        require_columns(tbl, class_column, parameter='class_column')
         labels = validate_classes(tbl[class_column],
                                   parameter=f'column {class_column!r}').filled(0)
         shown = sorted(set(labels[ok].tolist())) if classes is None else list(classes)
@@ -133,7 +131,7 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
             msg = f'track lacks column(s) {missing}; see read_bc03_track'
             raise ValueError(msg)
         age = u.Quantity(track['age'], u.Myr).value
-        t_ub, t_vi = _float_values(track['ub'], 'track ub'), _float_values(track['vi'], 'track vi')
+        t_ub, t_vi = float_values(track['ub'], 'track ub'), float_values(track['vi'], 'track vi')
         ax.plot(t_vi, t_ub, color='purple', lw=1.5, label='BC03 solar', zorder=3)
         for mark in track_ages:
             if age.min() <= mark <= age.max():

@@ -3,6 +3,7 @@
 import numpy as np
 from astropy.visualization import AsinhStretch, ImageNormalize, PercentileInterval
 
+from .._utils.validation import positive_int
 from ..bands import normalize_band
 from ..classes import validate_classes
 from ._axes import new_figure
@@ -67,9 +68,7 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
     if len(labels) != len(cutouts):
         msg = f'classes has {len(labels)} entries but cutouts has {len(cutouts)} stamps'
         raise ValueError(msg)
-    if per_class < 1:
-        msg = f'per_class must be at least 1, got {per_class!r}'
-        raise ValueError(msg)
+    per_class = positive_int(per_class, 'per_class')
     if not 0 < scale_region <= 1:
         msg = f'scale_region must be in (0, 1], got {scale_region!r}'
         raise ValueError(msg)

@@ -1,0 +1,80 @@
+"""
+Writing candidate tables without losing their metadata.
+
+`write_table` writes a table in the format of its file name, refusing an
+existing file unless asked and writing atomically (a temporary file
+renamed into place). FITS headers cannot hold the nested provenance, so
+FITS files get `fits_safe_meta`: the complete metadata as JSON.
+"""
+
+import json
+
+from .._utils.files import atomic_path, check_output
+
+__all__ = ['fits_safe_meta', 'write_table']
+
+_FITS_SUFFIXES = ('.fits', '.fit', '.fits.gz', '.fts')
+
+
+def fits_safe_meta(meta):
+    """
+    Table metadata that survives a FITS header.
+
+    A FITS header holds only scalar keywords of up to 8 characters, so the
+    nested provenance would be dropped. Short scalar entries stay keywords;
+    the complete metadata goes, as JSON, into the (long-string) keyword
+    ``CCMETA``: ``json.loads(QTable.read(path).meta['CCMETA'])``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.io import fits_safe_meta
+    >>> fits_safe_meta({'device': 'cpu', 'models': [{'label': 'compactnet'}]})
+    {'device': 'cpu', 'CCMETA': '{"device": "cpu", "models": [{"label": "compactnet"}]}'}
+    """
+    plain = (str, int, float, bool)
+    out = {k: v for k, v in meta.items()
+           if isinstance(k, str) and len(k) <= 8 and k.isalnum() and isinstance(v, plain)}
+    out['CCMETA'] = json.dumps(meta, default=str, sort_keys=True)
+    return out
+
+
+def write_table(tbl, path, *, overwrite=False):
+    """
+    Write a table in the format of its file name; FITS files get `fits_safe_meta`.
+
+    Nothing of the metadata is lost in FITS: the nested provenance travels
+    as JSON in the ``CCMETA`` keyword.
+
+    Parameters
+    ----------
+    tbl : `~astropy.table.Table`
+        The table.
+    path : str or path-like
+        Output file; its extension chooses the format (``.fits``,
+        ``.ecsv``, ...).
+    overwrite : bool, optional
+        Replace an existing file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False (nothing is written).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from astropy.table import QTable
+    >>> from astro_clusterclass.io import write_table
+    >>> tbl = QTable({'id': [1, 2]}, meta={'models': [{'label': 'compactnet'}]})
+    >>> path = os.path.join(tempfile.mkdtemp(), 'out.fits')
+    >>> write_table(tbl, path)
+    >>> json.loads(QTable.read(path).meta['CCMETA'])['models']
+    [{'label': 'compactnet'}]
+    """
+    path = check_output(path, overwrite=overwrite, parameter='path')
+    out = tbl
+    if path.lower().endswith(_FITS_SUFFIXES):
+        out = tbl.copy(copy_data=False)
+        out.meta = fits_safe_meta(tbl.meta)
+    with atomic_path(path) as tmp:
+        out.write(tmp)
