@@ -17,6 +17,7 @@ import time
 import astropy.units as u
 import numpy as np
 
+from ._utils.columns import require_columns
 from .bands import BANDS
 from .classes import CLASSES, CLASS_NAMES
 from .classify import classify_table
@@ -213,9 +214,9 @@ def _run(output, images, catalog, opened, *, models, shape, n_candidates, distan
     if not overwrite:
         existing = [n for n in names if os.path.exists(os.path.join(output, n))]
         if existing:
-            msg = (f'output={output!r} already holds {existing}; pass overwrite=True '
-                   f'(--overwrite) or choose another folder')
-            raise ValueError(msg)
+            msg = (f'output: {output!r} already holds {existing}; pass overwrite=True '
+                   f'(--overwrite) to replace them, or choose another folder')
+            raise FileExistsError(msg)
     os.makedirs(output, exist_ok=True)
     log, files, timing = [], PipelineResult(), {}
     started = time.perf_counter()
@@ -240,20 +241,20 @@ def _run(output, images, catalog, opened, *, models, shape, n_candidates, distan
     else:
         check_table(catalog, parameter='catalog')
         images = _open(images, opened)
-        source = f'{len(catalog)} candidates of {catalog.meta.get("filename", "the catalogue")}'
-    if truth_column is not None and truth_column not in catalog.colnames:
-        msg = f'truth_column={truth_column!r} is not a column of catalog: {catalog.colnames}'
-        raise ValueError(msg)
+        source = f'{len(catalog)} candidates of {catalog.meta.get("file", "the catalogue")}'
+    if truth_column is not None:
+        require_columns(catalog, [truth_column], parameter='truth_column')
 
     t0 = time.perf_counter()
     _step(log, 'classifying ...')
     classified = classify_table(catalog, images, models=models, precision=precision,
                                 batch_size=batch_size, progress=progress)
     timing['classify_s'] = time.perf_counter() - t0
+    step = classified.meta['classification']
     model_names = ', '.join(m['weights'] or m['source'] or m['architecture']
-                            for m in classified.meta['models'])
-    _step(log, f'  {classified.meta["n_classified"]} of {len(classified)} classified with '
-               f'{model_names} ({classified.meta["device"]}, {classified.meta["precision"]}) '
+                            for m in step['models'])
+    _step(log, f'  {step["n_classified"]} of {len(classified)} classified with '
+               f'{model_names} ({step["device"]}, {step["precision"]}) '
                f'in {timing["classify_s"]:.1f} s')
 
     t0 = time.perf_counter()
@@ -290,7 +291,7 @@ def _run(output, images, catalog, opened, *, models, shape, n_candidates, distan
     counts = {k: int(np.sum(classified['class_mode'].filled(0) == k)) for k in CLASSES}
     lines = ['astro_clusterclass run', '======================', '',
              f'input: {source}', f'models: {model_names}',
-             f'device/precision: {classified.meta["device"]}/{classified.meta["precision"]}',
+             f'device/precision: {step["device"]}/{step["precision"]}',
              '', 'candidates per class (class_mode):']
     lines += [f'  {k} {CLASS_NAMES[k]:<28} {counts[k]:6d}' for k in CLASSES]
     lines.append(f'  not classified (flagged stamps)  {len(classified) - sum(counts.values()):6d}')

@@ -354,7 +354,7 @@ class StampTransform:
 
     def source_size(self, source_shift=0.5, minimum=None):
         """
-        Smallest odd side S of a stamp cut with ``source_shift`` that holds this transform's stamp.
+        Smallest side S of a stamp cut with ``source_shift`` that holds this transform's stamp.
         """
         low, high = self.offset_range(source_shift)
         side = max(self.size, minimum or 1)

@@ -208,9 +208,9 @@ def child(args):
     if args.save_classes:
         out[['id', 'class_mode']].write(args.save_classes, overwrite=True)
     print('RESULT ' + json.dumps({'wall_s': wall, 'n': len(out),
-                                  'n_classified': out.meta['n_classified'],
-                                  'precision': out.meta['precision'],
-                                  'timing': out.meta['timing']}))
+                                  'n_classified': out.meta['classification']['n_classified'],
+                                  'precision': out.meta['classification']['precision'],
+                                  'timing': out.meta['classification']['timing']}))
 
 
 def run_child(bands, catalog, models, *, precision, batch_size, chunk_size, progress=False,
@@ -272,7 +272,7 @@ def agreement(bands, catalog, model_paths, n):
     a, b = runs['fp32'], runs['bf16']
     ok = ~a['class_mode'].mask
     per_arch = {}
-    labels = [m['label'] for m in a.meta['models']]
+    labels = [m['label'] for m in a.meta['classification']['models']]
     for label in labels:
         arch = label.rsplit('_', 1)[0] if label[-1].isdigit() else label
         changed = np.asarray(a[f'class_{label}'][ok] != b[f'class_{label}'][ok])

@@ -181,7 +181,7 @@ def _benchmark(args, work):
         out, wall = best[f'dask{n_workers}']
         differ, dprob = compare(out, local)
         results[n_workers] = (out, wall)
-        info, timing = out.meta['dask'], out.meta['timing']
+        info, timing = out.meta['classification']['dask'], out.meta['classification']['timing']
         print(f'\nDask, {n_workers} worker process(es) x 1 thread (cluster start-up '
               f'{startup[n_workers]:.1f} s, not counted): {wall:.1f} s = {n / wall:.4g} '
               f'candidates/s')
@@ -199,7 +199,7 @@ def _benchmark(args, work):
 
     # Cost per candidate: classifying core-seconds of a worker (one thread),
     # from the run least slowed by other jobs on the machine.
-    cost = min(out.meta['dask']['worker_s'] for out, _ in results.values()) / n
+    cost = min(out.meta['classification']['dask']['worker_s'] for out, _ in results.values()) / n
     efficiency = min(1.0, (wall1 / wall2) / 2)
     print(f'\ncost: {cost * 1e3:.2f} ms of one core per candidate ({1 / cost:.4g} candidates/s '
           f'per single-threaded worker); 2-worker scaling efficiency {efficiency:.0%}')

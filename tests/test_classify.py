@@ -9,7 +9,7 @@ from astropy.table import QTable, Table
 from astro_clusterclass.bands import BANDS
 from astro_clusterclass.classify import classify_table, resolve_precision
 from astro_clusterclass.cutouts import CutoutFlag, make_cutouts
-from astro_clusterclass.ensemble import consolidate
+from astro_clusterclass.classify import consolidate
 from astro_clusterclass.images import load_images
 from astro_clusterclass.models import get_model, save_checkpoint
 from astro_clusterclass.preprocessing import StampNormalization
@@ -83,7 +83,7 @@ def test_rows_order_flags_and_columns(field, candidates, models):
     assert all(f == 0 for i, f in enumerate(flags) if i not in (5, 8, 9, 10, 11))
     masked = out['class_mode'].mask
     assert masked.tolist() == [f != 0 for f in flags]
-    assert out.meta['n_classified'] == 7
+    assert out.meta['classification']['n_classified'] == 7
     for label in labels:
         assert out[f'class_{label}'].mask.tolist() == masked.tolist()
 
@@ -144,7 +144,8 @@ def test_metadata(field, candidates, models, tmp_path):
     out = classify_table(Table(candidates), field, models=[str(path), models[2]],
                          progress=False, precision='fp32', device='cpu')
     assert isinstance(out, QTable)
-    meta = out.meta
+    assert 'function' not in out.meta  # provenance is per step, under its own key
+    meta = out.meta['classification']
     assert meta['function'] == 'classify_table'
     assert {'date', 'version', 'arguments'} <= set(meta)
     assert meta['version']['torch'] == torch.__version__
@@ -156,6 +157,8 @@ def test_metadata(field, candidates, models, tmp_path):
     assert first['label'] == 'compactnet' and second['label'] == 'resnet18'
     assert second['sha256'] is None and second['init'] == 'random'
     assert first['normalization'] == {'method': 'asinh', 'softening': 3.0}
+    assert first['transform'] == {'size': first['cutout_size'], 'shift': 0.5,
+                                  'normalization': first['normalization']}
 
 
 def test_zero_rows_give_empty_table_with_columns(field, models):
@@ -167,7 +170,7 @@ def test_zero_rows_give_empty_table_with_columns(field, models):
                  'prob_compactnet_1', 'class_mode', 'class_mean', 'class_median',
                  'class_std', 'class_quality', 'prob_1', 'prob_4'):
         assert name in out.colnames
-    assert out.meta['n_classified'] == 0
+    assert out.meta['classification']['n_classified'] == 0
 
 
 def test_progress_bar(field, candidates, models, capsys):
@@ -178,7 +181,7 @@ def test_progress_bar(field, candidates, models, capsys):
 def test_bf16_runs_and_mostly_agrees(field, candidates, models):
     a = classify_table(candidates, field, models=models, progress=False, precision='fp32')
     b = classify_table(candidates, field, models=models, progress=False, precision='bf16')
-    assert b.meta['precision'] == 'bf16'
+    assert b.meta['classification']['precision'] == 'bf16'
     np.testing.assert_allclose(a['prob_1'].filled(0), b['prob_1'].filled(0), atol=0.05)
 
 
@@ -229,13 +232,14 @@ def test_auto_precision_follows_hardware():
 
 
 def test_file_images_pages_released_and_files_closed(small_field_files, models, monkeypatch):
-    import astro_clusterclass.classify as module
+    import astro_clusterclass.classify._pages as pages
+    import astro_clusterclass.classify._table as module
     tbl = QTable({'x': [60.0, 150.3, 100.0], 'y': [50.0, 120.7, 80.0]})
     keep = classify_table(tbl, small_field_files, models=models[:1], progress=False)
     released = []
-    original = module._release_pages
-    monkeypatch.setattr(module, '_RELEASE_ABOVE', 0)
-    monkeypatch.setattr(module, '_release_pages',
+    original = pages.release_pages
+    monkeypatch.setattr(pages, 'RELEASE_ABOVE', 0)
+    monkeypatch.setattr(pages, 'release_pages',
                         lambda maps: (released.append(len(maps)), original(maps)))
     opened = []
     real_load = module.load_images

@@ -32,9 +32,9 @@ def test_classify_command_writes_fits(tmp_path, small_field_files, capsys):
     assert tbl['class_compactnet_1'].tolist() == tbl['class_compactnet_2'].tolist()
     assert np.ma.is_masked(tbl['class_mode'][2]) and tbl['class_flag'][2] != 0
     assert tbl['prob_compactnet_1'].shape == (3, 4)
-    meta = json.loads(tbl.meta['CCMETA'])                # nested provenance survives FITS
+    meta = json.loads(tbl.meta['CCMETA'])['classification']  # nested provenance survives FITS
     assert meta['models'][0]['sha256'] == digest
-    assert meta['function'] == 'classify_table' and tbl.meta['FUNCTION'] == 'classify_table'
+    assert meta['function'] == 'classify_table'
     # Refuses to overwrite without --overwrite.
     assert main(['classify', catalog, *small_field_files, '-o', str(out), '--models',
                  model, '--no-progress']) == 1

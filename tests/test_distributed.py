@@ -101,7 +101,7 @@ def assert_same_table(out, ref):
             np.testing.assert_array_equal(np.ma.getmaskarray(a), np.ma.getmaskarray(b))
             np.testing.assert_array_equal(np.ma.filled(a, -1), np.ma.filled(b, -1))
     for key in SAME_META:
-        assert out.meta[key] == ref.meta[key], key
+        assert out.meta['classification'][key] == ref.meta['classification'][key], key
 
 
 def _cache(client):
@@ -114,10 +114,11 @@ def test_catalog_equals_classify_table(client, field, models, local, tmp_path):
     out = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
                                 models=models, chunk_size=32, stream_size=16, **COMMON)
     assert_same_table(out, local)
-    assert out.meta['function'] == 'classify_catalog_dask'
-    assert out.meta['n_classified'] == local.meta['n_classified'] < len(tbl)
+    assert out.meta['classification']['function'] == 'classify_catalog_dask'
+    n_classified = local.meta['classification']['n_classified']
+    assert out.meta['classification']['n_classified'] == n_classified < len(tbl)
     n_chunks = math.ceil(len(tbl) / 32)
-    info = out.meta['dask']
+    info = out.meta['classification']['dask']
     assert (info['n_chunks'], info['chunks_computed'], info['chunks_reused']) == (n_chunks,
                                                                                   n_chunks, 0)
     assert sorted(p.name for p in tmp_path.glob('chunk_*.fits')) == [
@@ -144,7 +145,7 @@ def test_jobs_equal_classify_table(client, models, tmp_path_factory):
     assert list(out) == list(jobs)
     for name, (tbl, images) in jobs.items():
         assert_same_table(out[name], classify_table(tbl, images, models=models, **COMMON))
-        assert out[name].meta['dask']['n_chunks'] == math.ceil(len(tbl) / 16)
+        assert out[name].meta['classification']['dask']['n_chunks'] == math.ceil(len(tbl) / 16)
         assert (folder / 'runs' / name / _store.MANIFEST).exists()
     # A sequence of jobs: a list back, folders job_000, ...
     pairs = [jobs['ngc0'], jobs['ngc1']]
@@ -163,7 +164,7 @@ def test_resume_recomputes_only_missing_chunks(client, field, models, local, tmp
     tbl, images = field
     first = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
                                   models=models, chunk_size=16, **COMMON)
-    n_chunks = first.meta['dask']['n_chunks']
+    n_chunks = first.meta['classification']['dask']['n_chunks']
     assert n_chunks == 10
     # A run that died: two chunk files never written, one half-written temporary.
     for index in (1, 7):
@@ -172,7 +173,7 @@ def test_resume_recomputes_only_missing_chunks(client, field, models, local, tmp
     kept = _chunk_state(tmp_path)
     again = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
                                   models=models, chunk_size=16, **COMMON)
-    info = again.meta['dask']
+    info = again.meta['classification']['dask']
     assert info['computed'] == [1, 7]
     assert (info['chunks_computed'], info['chunks_reused']) == (2, n_chunks - 2)
     assert {k: v for k, v in _chunk_state(tmp_path).items() if k in kept} == kept  # untouched
@@ -186,7 +187,7 @@ def test_resume_recomputes_only_missing_chunks(client, field, models, local, tmp
     before = _cache(client)
     third = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
                                   models=models, chunk_size=16, **COMMON)
-    assert third.meta['dask']['chunks_computed'] == 0
+    assert third.meta['classification']['dask']['chunks_computed'] == 0
     assert _cache(client) == before
     assert_same_table(third, local)
 
@@ -214,8 +215,8 @@ def test_failed_run_resumed(client, field, models, local, tmp_path):
     assert 4 in missing
     out = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
                                 models=models, chunk_size=16, **COMMON)
-    assert out.meta['dask']['computed'] == missing
-    assert out.meta['dask']['chunks_reused'] == 10 - len(missing)
+    assert out.meta['classification']['dask']['computed'] == missing
+    assert out.meta['classification']['dask']['chunks_reused'] == 10 - len(missing)
     assert_same_table(out, local)
 
 
@@ -241,7 +242,7 @@ def test_changed_inputs_refused(client, field, models, tmp_path):
     # overwrite=True starts afresh with the new inputs.
     out = classify_catalog_dask(moved, images, client=client, output_dir=tmp_path,
                                 models=models, chunk_size=8, overwrite=True, **COMMON)
-    assert out.meta['dask']['chunks_computed'] == 5
+    assert out.meta['classification']['dask']['chunks_computed'] == 5
     assert len(list(tmp_path.glob('chunk_*.fits'))) == 5
 
 
@@ -284,7 +285,7 @@ def test_sky_positions_and_empty_table(client, field, models, tmp_path):
     empty = QTable({'x': np.array([], float), 'y': np.array([], float)})
     out = classify_catalog_dask(empty, images, client=client, output_dir=tmp_path / 'empty',
                                 models=models, **COMMON)
-    assert len(out) == 0 and out.meta['dask']['n_chunks'] == 0
+    assert len(out) == 0 and out.meta['classification']['dask']['n_chunks'] == 0
     assert_same_table(out, classify_table(empty, images, models=models, **COMMON))
 
 
@@ -353,7 +354,7 @@ def test_killed_worker_run_completes(client, field, models, local, tmp_path):
         killed = int(fh.read())
     client.wait_for_workers(2, timeout=60)
     assert killed not in client.run(os.getpid).values()     # the nanny started a new one
-    assert out.meta['dask']['chunks_computed'] == 10
+    assert out.meta['classification']['dask']['chunks_computed'] == 10
     assert_same_table(out, local)
     # Every row is in exactly one chunk file.
     rows = np.concatenate([_store.read_chunk(str(path))['rows']
@@ -369,5 +370,5 @@ def test_large_field_equals_classify_table(client, models, tmp_path):
     local = classify_table(tbl, images, models=models, **options)
     out = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path / 'run',
                                 models=models, **options)
-    assert out.meta['dask']['n_chunks'] == 3
+    assert out.meta['classification']['dask']['n_chunks'] == 3
     assert_same_table(out, local)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from astro_clusterclass.ensemble import consolidate
+from astro_clusterclass.classify import consolidate
 
 
 def test_hand_built_cases():

@@ -221,4 +221,4 @@ def test_registered_default_weights(checkpoint, monkeypatch):
         get_model('compactnet', weights='DEFAULT', cutout_size=64)
     with pytest.raises(ValueError, match='num_classes=3 conflicts'):
         get_model('compactnet', weights='DEFAULT', num_classes=3)
-    assert Test_Weights.SIM_V1.transforms()(torch.ones(1, 5, 4, 4)).shape == (1, 5, 4, 4)
+    assert Test_Weights.SIM_V1.transforms()(torch.ones(1, 5, 33, 33)).shape == (1, 5, 32, 32)

@@ -41,7 +41,7 @@ def test_simulated_run_writes_every_product(demo):
         assert f' {counts[k]:6d}\n' in result.summary.split('agreement')[0]
     # The FITS copy keeps the full metadata as JSON.
     meta = json.loads(QTable.read(out / 'classified.fits').meta['CCMETA'])
-    assert meta['models'][0]['weights'] == 'CompactNet_Weights.SIM_V1'
+    assert meta['classification']['models'][0]['weights'] == 'CompactNet_Weights.SIM_V1'
     # Regions: one per row, coloured by class_mode.
     regions = Regions.read(out / 'regions.reg', format='ds9')
     assert len(regions) == 80
@@ -62,9 +62,9 @@ def test_own_field_and_errors(demo, tmp_path):
     assert 'agreement with the truth' not in result.summary
     with pytest.raises(ValueError, match='give both images and catalog'):
         run_pipeline(tmp_path / 'x', images=images)
-    with pytest.raises(ValueError, match="already holds.*overwrite"):
+    with pytest.raises(FileExistsError, match="already holds.*overwrite"):
         run_pipeline(tmp_path / 'own', images=images, catalog=catalog, progress=False)
-    with pytest.raises(ValueError, match="truth_column='nope' is not a column"):
+    with pytest.raises(ValueError, match="truth_column: 'nope' is not a column"):
         run_pipeline(tmp_path / 'y', images=images, catalog=catalog, truth_column='nope')
 
 

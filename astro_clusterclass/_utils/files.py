@@ -18,9 +18,12 @@ __all__ = ['check_output', 'atomic_path', 'TEMPORARY_MARK']
 TEMPORARY_MARK = '.partial-'
 
 
-def check_output(path, *, overwrite=False, parameter='output'):
+def check_output(path, *, overwrite=False, parameter='output', flag=None):
     """
     Refuse an existing ``path`` unless ``overwrite``.
+
+    ``flag`` is the command-line option that allows it (``'--overwrite'``);
+    library callers leave it out and the message names ``overwrite=True``.
 
     Raises
     ------
@@ -39,7 +42,7 @@ def check_output(path, *, overwrite=False, parameter='output'):
     """
     path = os.fspath(path)
     if os.path.lexists(path) and not overwrite:
-        msg = f'{parameter}: {path!r} exists; pass overwrite=True to replace it'
+        msg = f'{parameter}: {path!r} exists; pass {flag or "overwrite=True"} to replace it'
         raise FileExistsError(msg)
     return path
 

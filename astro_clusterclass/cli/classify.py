@@ -1,15 +1,15 @@
 """``clusterclass classify``: classify every candidate of a catalogue."""
 
-import contextlib
-import os
-
 import numpy as np
 
+from .._utils.files import check_output
 from ..classify import classify_table
 from ..images import load_images
 from ..io import write_table
 from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
+
+__all__ = ['add_parser', 'run']
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -54,9 +54,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    if os.path.exists(args.output) and not args.overwrite:
-        msg = f'{args.output!r} exists; pass --overwrite to replace it'
-        raise FileExistsError(msg)
+    check_output(args.output, overwrite=args.overwrite, parameter='-o/--output',
+                 flag='--overwrite')
     tbl = read_catalog(args.catalog, format=args.format, class_column=args.class_column)
     if args.dask_workers is not None or args.dask_scheduler is not None:
         out = _classify_dask(tbl, args)
@@ -67,36 +66,30 @@ def run(args):
                                  precision=args.precision, progress=not args.no_progress,
                                  return_probabilities=args.probabilities)
     write_table(out, args.output, overwrite=args.overwrite)
-    n_done = out.meta['n_classified']
+    step = out.meta['classification']
     counts = {k: int(np.sum(out['class_mode'].filled(0) == k)) for k in (1, 2, 3, 4)}
     chunks = ''
-    if 'dask' in out.meta:
-        info = out.meta['dask']
+    if 'dask' in step:
+        info = step['dask']
         chunks = (f'; Dask: {info["chunks_computed"]} chunks computed, '
                   f'{info["chunks_reused"]} reused, in {info["output_dir"]}')
-    print(f'classified {n_done} of {len(out)} candidates with {len(out.meta["models"])} '
-          f'model(s) ({out.meta["device"]}, {out.meta["precision"]}); class counts '
-          f'{counts}{chunks}; wrote {args.output}')
+    print(f'classified {step["n_classified"]} of {len(out)} candidates with '
+          f'{len(step["models"])} model(s) ({step["device"]}, {step["precision"]}); class '
+          f'counts {counts}{chunks}; wrote {args.output}')
 
 
 def _classify_dask(tbl, args):
     """Classify on a local cluster of ``--dask-workers`` or at ``--dask-scheduler``."""
-    from ..distributed import classify_catalog_dask
-    from ..distributed._dask import import_distributed
+    from ..distributed import classify_catalog_dask, dask_client
 
-    distributed = import_distributed()
     output_dir = args.output_dir or f'{args.output}.chunks'
-    if args.dask_workers is not None:
-        if args.dask_workers < 1:
-            msg = f'--dask-workers must be at least 1, got {args.dask_workers}'
-            raise ValueError(msg)
-        # One single-threaded process per worker: torch runs one thread each.
-        cluster = distributed.LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
-    else:
-        cluster = None
-    with (cluster or contextlib.nullcontext()), \
-            distributed.Client(cluster or args.dask_scheduler) as client:
+    if args.dask_workers is not None and args.dask_scheduler is not None:
+        msg = 'give either --dask-workers or --dask-scheduler, not both'
+        raise ValueError(msg)
+    if args.dask_workers is not None and args.dask_workers < 1:
+        msg = f'--dask-workers must be at least 1, got {args.dask_workers}'
+        raise ValueError(msg)
+    with dask_client(n_workers=args.dask_workers, scheduler=args.dask_scheduler) as client:
         return classify_catalog_dask(
             tbl, args.images, bands=args.bands, client=client, output_dir=output_dir,
             models=args.models, chunk_size=args.task_size, stream_size=args.chunk_size,

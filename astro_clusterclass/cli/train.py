@@ -1,8 +1,8 @@
 """``clusterclass train``: train a classifier (or an ensemble) on a labelled catalogue."""
 
 import json
-import os
 
+from .._utils.files import check_output
 from ..images import load_images
 from ..models import list_models
 from ..training import BALANCE, OPTIMIZERS, SCHEDULES, train_ensemble, train_model
@@ -113,9 +113,8 @@ def run(args):
                 architectures={args.architecture: args.ensemble}, **options)
             print(f'ensemble of {len(paths)} {args.architecture} models in {args.output}')
         else:
-            if os.path.exists(args.output) and not args.overwrite:
-                msg = f'{args.output!r} exists; pass --overwrite to replace it'
-                raise FileExistsError(msg)
+            check_output(args.output, overwrite=args.overwrite, parameter='-o/--output',
+                         flag='--overwrite')
             result = train_model(tbl, images=images, architecture=args.architecture,
                                  cutout_size=args.cutout_size, output=args.output,
                                  overwrite=args.overwrite,

@@ -11,6 +11,7 @@ and fingerprints, ``_store`` the files (manifest, chunk files, atomic
 writes) and ``_dask`` the lazy import of Dask.
 """
 
+from ._dask import dask_client  # noqa: F401
 from ._run import classify_catalog_dask, classify_jobs  # noqa: F401
 
-__all__ = ['classify_catalog_dask', 'classify_jobs']
+__all__ = ['classify_catalog_dask', 'classify_jobs', 'dask_client']

@@ -5,7 +5,11 @@ The rest of the package (`~astro_clusterclass.classify.classify_table`
 included) never imports Dask.
 """
 
-__all__ = ['import_distributed', 'resolve_client']
+import contextlib
+
+from .._utils.validation import positive_int
+
+__all__ = ['import_distributed', 'resolve_client', 'dask_client']
 
 #: How to install the optional dependency (quoted in error messages).
 INSTALL_HINT = ("pip install 'astro_clusterclass[dask]' (or pip install "
@@ -53,3 +57,44 @@ def resolve_client(client):
         msg = f'client must be a distributed.Client, got {type(client).__name__}'
         raise TypeError(msg)
     return client
+
+
+@contextlib.contextmanager
+def dask_client(*, n_workers=None, scheduler=None):
+    """
+    A Dask client on a new local cluster or on a running scheduler (a context manager).
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Start a local cluster of this many single-threaded worker
+        processes (torch runs one thread in each), without a dashboard.
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``) instead.
+
+    Raises
+    ------
+    ImportError
+        If ``dask.distributed`` is not installed (the message names the extra).
+    ValueError
+        Unless exactly one of ``n_workers`` and ``scheduler`` is given.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.distributed import dask_client
+    >>> with dask_client(n_workers=1) as client:              # doctest: +SKIP
+    ...     print(len(client.scheduler_info()['workers']))
+    1
+    """
+    if (n_workers is None) == (scheduler is None):
+        msg = 'give exactly one of n_workers (a local cluster) and scheduler (an address)'
+        raise ValueError(msg)
+    distributed = import_distributed()
+    cluster = None
+    if n_workers is not None:
+        n_workers = positive_int(n_workers, 'n_workers')
+        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
+    with (cluster or contextlib.nullcontext()), \
+            distributed.Client(cluster or scheduler) as client:
+        yield client

@@ -1,9 +1,9 @@
 """
 The plan of a Dask run: what its inputs are and how the candidates are cut into chunks.
 
-Everything here runs on the client. Models are turned into sources the
-workers can load themselves (files, URLs, registered weights) and hashed;
-images must be FITS file names, which the workers open memory-mapped;
+Everything here runs on the client. Models travel as an
+`~astro_clusterclass.classify.EnsembleSpec` (files, URLs or registered
+weights, with their hashes); images must be FITS file names, which the workers open memory-mapped;
 positions, images, models and the options that decide the results are
 fingerprinted, so that a resumed run can prove it continues the same work.
 """
@@ -12,98 +12,11 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from urllib.parse import urlparse
 
 import numpy as np
-from torch import nn
 
-from ..models import (Weights, WeightsEnum, default_weights, get_model_weights, get_weight,
-                      list_models, load_model, sha256_file)
-from ..models._checkpoint import _fetch
-
-__all__ = ['model_specs', 'image_files', 'file_fingerprint', 'positions_sha256',
+__all__ = ['image_files', 'file_fingerprint', 'positions_sha256',
            'rows_sha256', 'chunk_plan', 'run_key']
-
-_URL_SCHEMES = ('http', 'https', 'ftp', 'file')
-
-
-def _registered(text):
-    """The weights enum member a registry name stands for (as `load_model` resolves it)."""
-    if '.' in text and os.sep not in text:
-        try:
-            return get_weight(text)
-        except ValueError:
-            pass
-    if text.lower() in list_models():
-        enum = get_model_weights(text)
-        if 'DEFAULT' in enum.__members__:
-            return enum.DEFAULT
-    # Not resolvable: load_model raises the registry's own error (unknown
-    # name with the list of known ones, or no trained weights yet).
-    load_model(text)
-    msg = f'models: cannot resolve {text!r} to registered weights'  # pragma: no cover
-    raise ValueError(msg)  # pragma: no cover
-
-
-def _model_spec(source):
-    """``(loadable, identity)`` of one model source; identity: ``{'source', 'sha256'}``."""
-    if isinstance(source, nn.Module):
-        msg = ('models: Dask workers load the models themselves and modules are not '
-               'shipped to them; save the model with astro_clusterclass.models.'
-               'save_checkpoint and pass the file (or a URL or a registered weights name)')
-        raise TypeError(msg)
-    if isinstance(source, WeightsEnum):
-        name = f'{type(source).__name__}.{source.name}'
-        # The name travels (workers resolve it in their own registry) and
-        # the hash proves both sides mean the same file.
-        return name, {'source': name, 'sha256': source.sha256}
-    if isinstance(source, Weights):
-        return source, {'source': source.url, 'sha256': source.sha256}
-    if isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if urlparse(text).scheme in _URL_SCHEMES:
-            return text, {'source': text, 'sha256': sha256_file(_fetch(text, False))}
-        if os.path.exists(text):
-            path = os.path.abspath(text)
-            return path, {'source': path, 'sha256': sha256_file(path)}
-        record = _registered(text)
-        name = f'{type(record).__name__}.{record.name}'
-        return name, {'source': name, 'sha256': record.sha256}
-    msg = (f'models: cannot load a model from {type(source).__name__}; give checkpoint '
-           f'files or URLs or registered weights names')
-    raise TypeError(msg)
-
-
-def model_specs(models):
-    """
-    Loadable sources and identities of the models, in order.
-
-    Parameters
-    ----------
-    models : model source or list of them, or None
-        As for `~astro_clusterclass.classify.classify_table`, except that
-        modules are refused (workers cannot receive them).
-
-    Returns
-    -------
-    loadables : list
-        What each worker passes to `~astro_clusterclass.models.load_model`:
-        absolute file paths, URLs, weights names or `Weights` records.
-    identities : list of dict
-        ``{'source': str, 'sha256': str}`` of each model (files and URLs are
-        hashed here; registered weights carry their hash).
-    """
-    if models is None:
-        sources = [default_weights()]
-    elif isinstance(models, (list, tuple)):
-        if not models:
-            msg = 'models is empty; give at least one model'
-            raise ValueError(msg)
-        sources = list(models)
-    else:
-        sources = [models]
-    specs = [_model_spec(source) for source in sources]
-    return [s[0] for s in specs], [s[1] for s in specs]
 
 
 def image_files(images):

@@ -19,10 +19,9 @@ from collections.abc import Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._utils.validation import positive_int
+from .._utils.validation import non_negative_int, positive_int
 from ..classes import CLASSES
-from ..classify import (DEFAULT_SKIP_FLAGS, PRECISIONS, _check_new_columns, _labels,
-                        _models_meta, _results_table)
+from ..classify import DEFAULT_SKIP_FLAGS, Ensemble, EnsembleSpec, check_options
 from ..cutouts import CutoutFlag
 from ..images import load_images
 from ..tables import check_table, pixel_positions, provenance
@@ -40,35 +39,16 @@ _JOB_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._+-]*$')
 
 def _options(*, chunk_size, stream_size, batch_size, device, precision, skip_flags,
              torch_threads, retries):
-    """Validated options (the checks `classify_table` makes, plus the Dask ones)."""
-    out = {'chunk_size': positive_int(chunk_size, 'chunk_size'),
-           'stream_size': positive_int(stream_size, 'stream_size'),
-           'batch_size': positive_int(batch_size, 'batch_size')}
-    try:
-        out['skip'] = CutoutFlag(int(skip_flags))
-    except (TypeError, ValueError) as exc:
-        msg = f'skip_flags must be CutoutFlag bits, got {skip_flags!r}'
-        raise ValueError(msg) from exc
-    if precision != 'auto' and precision not in PRECISIONS:
-        msg = f"precision={precision!r} is not one of 'auto', {', '.join(map(repr, PRECISIONS))}"
-        raise ValueError(msg)
-    if not (isinstance(device, str) and device == 'auto'):
-        # Checked for syntax only: workers may have GPUs the client lacks.
-        import torch
-        try:
-            device = str(torch.device(device))
-        except (RuntimeError, TypeError) as exc:
-            msg = f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'"
-            raise ValueError(msg) from exc
-    out['device'] = device
-    out['precision'] = precision
-    out['torch_threads'] = (None if torch_threads is None
-                            else positive_int(torch_threads, 'torch_threads'))
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        msg = f'retries must be a non-negative integer, got {retries!r}'
-        raise ValueError(msg)
-    out['retries'] = retries
-    return out
+    """Validated options: those of `classify_table` (its own checks) plus the Dask ones."""
+    base = check_options(batch_size=batch_size, chunk_size=stream_size, skip_flags=skip_flags,
+                         device=device, precision=precision)
+    return {'chunk_size': positive_int(chunk_size, 'chunk_size'),
+            'stream_size': base['chunk_size'], 'batch_size': base['batch_size'],
+            'skip': base['skip_flags'], 'device': base['device'],
+            'precision': base['precision'],
+            'torch_threads': (None if torch_threads is None
+                              else positive_int(torch_threads, 'torch_threads')),
+            'retries': non_negative_int(retries, 'retries')}
 
 
 def _changes(old, new, path):
@@ -91,7 +71,7 @@ def _changes(old, new, path):
     return msg
 
 
-def _prepare_job(name, tbl, images, directory, *, bands, columns, identities, opts, resume,
+def _prepare_job(name, tbl, images, directory, *, bands, columns, spec, opts, resume,
                  overwrite, parameter):
     """Positions, plan, fingerprint and the chunks still to do of one job (no side effects)."""
     check_table(tbl, parameter=parameter)
@@ -104,7 +84,7 @@ def _prepare_job(name, tbl, images, directory, *, bands, columns, identities, op
                'bands': list(bands) if bands is not None else None}
     fingerprint = {'n_rows': len(x), 'positions': _plan.positions_sha256(x, y),
                    'images': [[label, _plan.file_fingerprint(path)] for label, path in labelled],
-                   'models': [identity['sha256'] for identity in identities],
+                   'models': [ref.sha256 for ref in spec.references],
                    'options': options}
     key = _plan.run_key(fingerprint)
     plan = _plan.chunk_plan(y, opts['chunk_size'])
@@ -155,10 +135,10 @@ def _manifest(state, metas, device, precision):
     return manifest
 
 
-def _submit(client, state, opts, loadables, identities, bands, run_id):
+def _submit(client, state, opts, spec, bands, run_id):
     """One task per missing chunk of a job; their futures."""
     common = {'job': state['name'], 'key': state['key'], 'images': state['files'],
-              'bands': bands, 'models': loadables, 'identities': identities,
+              'bands': bands, 'spec': spec,
               'device': opts['device'], 'precision': opts['precision'],
               'batch_size': opts['batch_size'], 'stream_size': opts['stream_size'],
               'skip': int(opts['skip']), 'torch_threads': opts['torch_threads']}
@@ -223,9 +203,9 @@ def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwr
     """Classify ``[(name, tbl, images, directory, parameter)]``; the tables, in order."""
     distributed = import_distributed()
     started = time.perf_counter()
-    loadables, identities = _plan.model_specs(models)
+    spec = EnsembleSpec.from_models(models)
     states = [_prepare_job(name, tbl, images, directory, bands=bands, columns=columns,
-                           identities=identities, opts=opts, resume=resume,
+                           spec=spec, opts=opts, resume=resume,
                            overwrite=overwrite, parameter=parameter)
               for name, tbl, images, directory, parameter in jobs]
     # Everything is validated: only now touch the output folders.
@@ -243,14 +223,15 @@ def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwr
     else:
         # One worker loads the models first: bad models fail here, before any
         # chunk is submitted, and that worker keeps them for its chunks.
-        info = client.submit(_worker.model_metas, loadables, identities, opts['device'],
+        info = client.submit(_worker.model_metas, spec, opts['device'],
                              opts['precision'], opts['torch_threads'], pure=False,
                              key=f'clusterclass-models-{run_id}').result()
         metas = json.loads(json.dumps(info['metas'], default=str))  # as stored in manifests
         device, precision = info['device'], info['precision']
-    labels = _labels(metas)
+    ensemble = Ensemble.from_metadata(metas, device=device, precision=precision, spec=spec)
     for state, job in zip(states, jobs):
-        _check_new_columns(state['tbl'], labels, return_probabilities, parameter=job[4])
+        ensemble.check_columns(state['tbl'], return_probabilities=return_probabilities,
+                               parameter=job[4])
     for state in states:
         state['manifest'] = _store.write_manifest(state['dir'],
                                                   _manifest(state, metas, device, precision))
@@ -258,7 +239,7 @@ def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwr
 
     computing = time.perf_counter()
     futures = [future for state in states
-               for future in _submit(client, state, opts, loadables, identities, bands, run_id)]
+               for future in _submit(client, state, opts, spec, bands, run_id)]
     summaries = []
     total = sum(len(s['plan'][i]) for s in states for i in s['missing'])
     with tqdm(total=total, unit='cand', desc='classify (dask)', disable=not progress) as bar:
@@ -278,33 +259,33 @@ def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwr
     for state, job in zip(states, jobs):
         combining = time.perf_counter()
         flags, probs, done, devices, precisions = _combine(state, len(metas))
-        out = _results_table(state['tbl'], flags, probs, done, labels,
-                             return_probabilities=return_probabilities)
+        out = ensemble.results_table(state['tbl'], flags, probs, done,
+                                     return_probabilities=return_probabilities)
         mine = [s for s in summaries if s['job'] == state['name']]
-        out.meta.update(provenance(function, {
+        step = provenance(function, {
             'chunk_size': opts['chunk_size'], 'stream_size': opts['stream_size'],
             'batch_size': opts['batch_size'], 'device': opts['device'],
             'precision': opts['precision'], 'return_probabilities': return_probabilities,
             'skip_flags': CutoutFlag.describe(opts['skip']), 'columns': columns,
-            'models': [identity['source'] for identity in identities],
+            'models': [ref.source for ref in spec.references],
             'output_dir': state['dir'], 'resume': resume, 'overwrite': overwrite,
             'retries': opts['retries'], 'torch_threads': opts['torch_threads'],
-            'scheduler': client.scheduler.address}))
-        out.meta['models'] = _models_meta(labels, metas)
-        out.meta['device'] = ', '.join(sorted(devices)) or device
-        out.meta['precision'] = ', '.join(sorted(precisions)) or precision
-        out.meta['cutout_size'] = max(meta['cutout_size'] for meta in metas)
-        out.meta['n_classified'] = int(done.sum())
-        out.meta['timing'] = {'models_s': round(models_s, 3), 'classify_s': round(classify_s, 3),
-                              'combine_s': round(time.perf_counter() - combining, 3),
-                              'total_s': round(time.perf_counter() - started, 3)}
-        out.meta['dask'] = {
-            'output_dir': state['dir'], 'n_chunks': len(state['plan']),
-            'chunks_computed': len(state['missing']),
-            'chunks_reused': len(state['plan']) - len(state['missing']),
-            'computed': list(state['missing']),
-            'worker_s': round(sum(s['seconds'] for s in mine), 3),
-            'worker_pids': sorted({s['pid'] for s in mine})}
+            'scheduler': client.scheduler.address})
+        step.update({
+            'models': ensemble.models_meta(),
+            'device': ', '.join(sorted(devices)) or device,
+            'precision': ', '.join(sorted(precisions)) or precision,
+            'cutout_size': ensemble.stamp_size, 'n_classified': int(done.sum()),
+            'timing': {'models_s': round(models_s, 3), 'classify_s': round(classify_s, 3),
+                       'combine_s': round(time.perf_counter() - combining, 3),
+                       'total_s': round(time.perf_counter() - started, 3)},
+            'dask': {'output_dir': state['dir'], 'n_chunks': len(state['plan']),
+                     'chunks_computed': len(state['missing']),
+                     'chunks_reused': len(state['plan']) - len(state['missing']),
+                     'computed': list(state['missing']),
+                     'worker_s': round(sum(s['seconds'] for s in mine), 3),
+                     'worker_pids': sorted({s['pid'] for s in mine})}})
+        out.meta['classification'] = step
         manifest = dict(state['manifest'], status='complete', n_classified=int(done.sum()))
         _store.write_manifest(state['dir'], manifest)
         _store.remove_temporaries(state['dir'])
@@ -389,9 +370,10 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
     -------
     table : `~astropy.table.QTable`
         The table of `~astro_clusterclass.classify.classify_table`: same
-        columns, rows in input order, same classes. ``meta`` differs in
-        the provenance (``function``, ``arguments``, ``date``) and
-        ``timing``, and adds ``dask``: ``output_dir``, ``n_chunks``,
+        columns, rows in input order, same classes.
+        ``meta['classification']`` differs in the provenance
+        (``function``, ``arguments``, ``date``) and ``timing``, and adds
+        ``dask``: ``output_dir``, ``n_chunks``,
         ``chunks_computed`` and ``chunks_reused`` (by this call),
         ``computed`` (their numbers), ``worker_s`` (seconds the workers
         spent classifying) and ``worker_pids``.
@@ -438,7 +420,8 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
     ...         field.candidates, [paths[b] for b in field.images.bands], client=client,
     ...         output_dir=os.path.join(work, 'run'), models=checkpoint, chunk_size=8,
     ...         progress=False)
-    >>> len(out), out.meta['dask']['n_chunks'], out.meta['dask']['chunks_computed']
+    >>> dask = out.meta['classification']['dask']
+    >>> len(out), dask['n_chunks'], dask['chunks_computed']
     (30, 4, 4)
     >>> sorted(os.listdir(os.path.join(work, 'run')))[:2]
     ['chunk_000000.fits', 'chunk_000001.fits']

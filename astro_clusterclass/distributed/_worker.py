@@ -1,9 +1,9 @@
 """
 What runs on the Dask workers: a per-process cache of prepared models and the chunk task.
 
-A worker process keeps the inference copies of the last set of models it
-used (keyed by each model's source and SHA-256, the device and the
-precision), so the models are loaded and prepared once per worker process,
+A worker process keeps the last `~astro_clusterclass.classify.Ensemble` it
+used (keyed by its spec — each model's source and SHA-256 —, the device and
+the precision), so the models are loaded and prepared once per worker process,
 not once per task. A worker that dies takes its cache with it; the one
 that replaces it loads the models again on its first task.
 """
@@ -18,13 +18,12 @@ import time
 
 import torch
 
-from ..classify import (PRECISIONS, _classify_positions, _page_maps, _prepare_models,
-                        resolve_device, resolve_precision)
+from ..classify import Ensemble, resolve_device, resolve_precision
 from ..cutouts import CutoutFlag
 from ..images import load_images
 from ._store import write_chunk
 
-__all__ = ['prepared_models', 'model_metas', 'classify_chunk', 'cache_info']
+__all__ = ['prepared_ensemble', 'model_metas', 'classify_chunk', 'cache_info']
 
 # One lock per process: worker threads wait for a load in progress
 # instead of loading the same models twice.
@@ -45,8 +44,8 @@ def _tune_malloc():
     Dask nannies start workers with ``MALLOC_TRIM_THRESHOLD_`` set, and any
     fixed malloc threshold switches off glibc's dynamic mmap threshold:
     every tensor over 128 KiB then becomes a fresh mmap that the kernel
-    zeroes on first touch, and classifying is about 1.5x slower (measured
-    with ``benchmarks/bench_dask.py``). Setting the mmap threshold restores
+    zeroes on first touch, and classifying slows down markedly (see
+    ``benchmarks/bench_dask.py`` and docs/scaling.rst). Setting the mmap threshold restores
     the speed and keeps the trim threshold (memory still goes back to the
     OS). Once per process; nothing when the user set
     ``MALLOC_MMAP_THRESHOLD_`` or outside Linux/glibc.
@@ -70,47 +69,35 @@ def _set_threads(torch_threads):
         torch.set_num_threads(torch_threads)
 
 
-def prepared_models(loadables, identities, device, precision):
+def prepared_ensemble(spec, device, precision):
     """
-    The prepared models of this worker process, loaded on first use.
+    The `~astro_clusterclass.classify.Ensemble` of ``spec`` in this worker process.
 
-    Returns
-    -------
-    entries : list of dict
-        As made by ``classify._prepare_models``.
-    dev : `torch.device`
-    precision : str
-        The resolved precision (``'fp32'`` or ``'bf16'``).
+    Loaded on first use and kept for the following tasks (one ensemble at a
+    time: the PHANGS ensemble alone needs GBs); every model's SHA-256 is
+    checked against the spec when it is loaded.
     """
     dev = resolve_device(device)
-    precision_used, dtype = resolve_precision(precision, dev)
-    key = (tuple((i['source'], i['sha256']) for i in identities), str(dev), precision_used)
+    precision_used, _ = resolve_precision(precision, dev)
+    key = (tuple((r.source, r.sha256) for r in spec.references), str(dev), precision_used)
     with _LOCK:
-        entries = _CACHE.get(key)
-        if entries is not None:
+        ensemble = _CACHE.get(key)
+        if ensemble is not None:
             _STATS['hits'] += 1
-            return entries, dev, precision_used
-        # One set of models at a time: the PHANGS ensemble alone needs GBs.
+            return ensemble
         _CACHE.clear()
-        entries = _prepare_models(list(loadables), dev, dtype)
-        for entry, identity in zip(entries, identities):
-            have = entry['meta'].get('sha256')
-            if have != identity['sha256']:
-                msg = (f'models: {identity["source"]!r} loaded on worker '
-                       f'{socket.gethostname()} has sha256 {have}, but the client hashed '
-                       f'{identity["sha256"]}; workers must see the same files as the client')
-                raise ValueError(msg)
-        _CACHE[key] = entries
+        ensemble = Ensemble.from_spec(spec, device=dev, precision=precision_used)
+        _CACHE[key] = ensemble
         _STATS['loads'] += 1
-    return entries, dev, precision_used
+    return ensemble
 
 
-def model_metas(loadables, identities, device, precision, torch_threads=None):
+def model_metas(spec, device, precision, torch_threads=None):
     """Load (and cache) the models; their metadata, device and precision."""
     _set_threads(torch_threads)
-    entries, dev, precision_used = prepared_models(loadables, identities, device, precision)
-    return {'metas': [dict(entry['meta']) for entry in entries], 'device': str(dev),
-            'precision': precision_used}
+    ensemble = prepared_ensemble(spec, device, precision)
+    return {'metas': [dict(meta) for meta in ensemble.metas], 'device': str(ensemble.device),
+            'precision': ensemble.precision}
 
 
 def classify_chunk(task):
@@ -118,24 +105,24 @@ def classify_chunk(task):
     Classify one chunk and write its file; returns a short summary.
 
     ``task`` holds the chunk's row numbers and positions, the image file
-    names, the model sources and the options (see ``_run._task``). The
+    names, the ensemble spec and the options (see ``_run._submit``). The
     images are opened here, memory-mapped, and closed at the end, so the
     task reads only the strip of the mosaics its stamps touch.
     """
     _set_threads(task['torch_threads'])
     started = time.perf_counter()
-    entries, dev, precision_used = prepared_models(task['models'], task['identities'],
-                                                   task['device'], task['precision'])
+    ensemble = prepared_ensemble(task['spec'], task['device'], task['precision'])
     ready = time.perf_counter()
     with load_images(task['images'], bands=task['bands']) as images:
-        flags, probs, done = _classify_positions(
-            images, task['x'], task['y'], entries, dev=dev, dtype=PRECISIONS[precision_used],
-            batch_size=task['batch_size'], chunk_size=task['stream_size'],
-            skip=CutoutFlag(task['skip']), maps=_page_maps(images, owned=True))
+        flags, probs, done = ensemble.classify_positions(
+            images, task['x'], task['y'], batch_size=task['batch_size'],
+            chunk_size=task['stream_size'], skip_flags=CutoutFlag(task['skip']),
+            release_pages=True)
     seconds = time.perf_counter() - ready
     write_chunk(task['path'], index=task['index'], key=task['key'], rows=task['rows'],
-                flags=flags, probs=probs, done=done, device=dev, precision=precision_used,
-                seconds=seconds, worker=f'{socket.gethostname()}:{os.getpid()}')
+                flags=flags, probs=probs, done=done, device=ensemble.device,
+                precision=ensemble.precision, seconds=seconds,
+                worker=f'{socket.gethostname()}:{os.getpid()}')
     return {'job': task['job'], 'index': task['index'], 'n_rows': len(task['rows']),
             'n_classified': int(done.sum()), 'seconds': seconds,
             'models_s': ready - started, 'pid': os.getpid()}

@@ -8,8 +8,9 @@ from .compact import CompactNet, CompactNet_Weights, compactnet  # noqa: F401
 from .resnet import ResNet18_Weights, resnet18  # noqa: F401
 from .vgg import (FoldedVGG, VGG19_BN_Weights, fold_classifier, unfold_classifier,  # noqa: F401
                   vgg19_bn)
-from ._checkpoint import (check_meta, load_checkpoint, load_model,  # noqa: F401
+from ._checkpoint import (check_meta, fetch_checkpoint, load_checkpoint,  # noqa: F401
                           read_checkpoint_meta, save_checkpoint, sha256_file)
+from ._loading import ModelReference, load_model, model_reference, resolve_source  # noqa: F401
 from ._inference import prepare_for_inference  # noqa: F401
 
 __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
@@ -19,4 +20,5 @@ __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_b
            'ResNet18_Weights', 'resnet18', 'VGG19_BN_Weights', 'vgg19_bn', 'FoldedVGG',
            'fold_classifier', 'unfold_classifier', 'save_checkpoint', 'load_checkpoint',
            'load_model', 'check_meta', 'sha256_file', 'read_checkpoint_meta',
-           'prepare_for_inference']
+           'prepare_for_inference', 'fetch_checkpoint', 'resolve_source', 'model_reference',
+           'ModelReference']

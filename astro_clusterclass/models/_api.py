@@ -25,26 +25,21 @@ from torchvision.models import WeightsEnum as _TorchvisionWeightsEnum
 
 from ..bands import BANDS
 from ..classes import CLASSES
-from ..preprocessing import StampNormalization
+from ..preprocessing import StampNormalization, StampTransform
+from ._checkpoint import REQUIRED_META, check_meta, load_checkpoint
 
 __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
            'get_model_weights', 'get_weight', 'list_models', 'default_weights',
            'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META']
 
-#: Default stamp side (pixels) of new models, chosen by measured accuracy:
-#: CompactNet trained identically (1500 batches, 8 simulated fields) on
-#: 32 px stamps scored 92.4 % on a held-out field (mean of classes 91.1 %)
-#: against 91.1 % (89.8 %) on 64 px stamps, at a quarter of the cost.
+#: Default stamp side (pixels) of new models, chosen by the held-out
+#: accuracy of models trained at 32 and 64 px (see :doc:`/models`).
 #: Models record their own size; this is only the default of new ones.
 DEFAULT_CUTOUT_SIZE = 32
 
 #: Folder of the weights files shipped with the package; a `Weights` whose
 #: ``url`` has no scheme names a file in it.
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
-
-#: Keys every weights record / checkpoint / built model must have in ``meta``.
-REQUIRED_META = ('architecture', 'config', 'bands', 'cutout_size', 'normalization',
-                 'categories', 'num_params', 'stem_layer')
 
 #: Licence of weights made by this package unless a record says otherwise.
 DEFAULT_LICENCE = 'BSD-3-Clause'
@@ -74,8 +69,11 @@ class Weights:
         (data, seeds, batches, learning rate, date, code version),
         ``metrics`` (accuracies on a held-out split) and ``licence``.
     transforms : callable
-        Builds the input normalisation (``weights.transforms()``), as in
-        torchvision; derived from ``meta['normalization']``.
+        ``weights.transforms()`` builds the
+        `~astro_clusterclass.preprocessing.StampTransform` the weights were
+        trained with (stamp size, centring, normalisation), as in
+        torchvision; derived from ``meta['transform']`` (or, in older
+        files, ``meta['cutout_size']`` and ``meta['normalization']``).
 
     Examples
     --------
@@ -83,6 +81,8 @@ class Weights:
     >>> record = CompactNet_Weights.DEFAULT.value
     >>> record.url, record.sha256[:8], record.meta['cutout_size']
     ('compactnet_sim_v1-63034c0f.safetensors', '63034c0f', 32)
+    >>> record.transforms().size, record.transforms().normalization
+    (32, StampNormalization(method='asinh', softening=3.0))
     """
 
     url: str
@@ -96,7 +96,7 @@ class Weights:
             msg = f'Weights.meta lacks the keys {missing}; required: {list(REQUIRED_META)}'
             raise ValueError(msg)
         if self.transforms is None:
-            self.transforms = partial(StampNormalization.from_dict, self.meta['normalization'])
+            self.transforms = partial(StampTransform.from_meta, self.meta)
 
     def __eq__(self, other):
         if not isinstance(other, Weights):
@@ -146,7 +146,6 @@ class WeightsEnum(_TorchvisionWeightsEnum):
 
     def get_state_dict(self, *args: Any, progress: bool = False, **kwargs: Any):
         """Load, hash-check and validate the tensors of these weights."""
-        from ._checkpoint import check_meta, load_checkpoint
         state_dict, meta = load_checkpoint(self.location, sha256=self.sha256, progress=progress)
         check_meta(meta, expected=self.meta, what=f'checkpoint of {self!r}')
         return state_dict
@@ -491,7 +490,8 @@ def attach_meta(model, *, architecture, config, categories, cutout_size, normali
                 'normalization': dict(normalization), 'categories': list(categories),
                 'stem_layer': stem_layer, 'stem_adaptation': stem_adaptation,
                 'init': init, 'training': {}, 'metrics': {}, 'licence': DEFAULT_LICENCE,
-                'weights': None, 'sha256': None}
+                'weights': None, 'sha256': None,
+                'transform': StampTransform(cutout_size, normalization=normalization).to_dict()}
     meta['num_params'] = sum(p.numel() for p in model.parameters())
     model.meta = meta
     return model

@@ -19,15 +19,17 @@ from urllib.parse import urlparse
 import safetensors
 import safetensors.torch
 import torch
-from torch import nn
 
+from .._utils.files import atomic_path, check_output
 from ..bands import BANDS
-from ..preprocessing import StampNormalization
-from ._api import (REQUIRED_META, Weights, WeightsEnum, get_model, get_model_weights,
-                   get_weight, list_models, load_state_dict_strict, resolve_location)
+from ..preprocessing import StampNormalization, StampTransform
 
-__all__ = ['save_checkpoint', 'load_checkpoint', 'load_model', 'check_meta', 'sha256_file',
-           'read_checkpoint_meta']
+__all__ = ['save_checkpoint', 'load_checkpoint', 'check_meta', 'sha256_file',
+           'read_checkpoint_meta', 'fetch_checkpoint', 'REQUIRED_META']
+
+#: Keys every weights record / checkpoint / built model must have in ``meta``.
+REQUIRED_META = ('architecture', 'config', 'bands', 'cutout_size', 'normalization',
+                 'categories', 'num_params', 'stem_layer')
 
 #: Header key of the metadata in safetensors files.
 META_KEY = 'astro_clusterclass'
@@ -116,13 +118,12 @@ def save_checkpoint(model, path, *, meta=None, overwrite=False):
     except TypeError as exc:
         msg = f'meta must be JSON-serialisable: {exc}'
         raise ValueError(msg) from exc
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        msg = f'{path!r} exists; pass overwrite=True to replace it'
-        raise FileExistsError(msg)
+    path = check_output(path, overwrite=overwrite, parameter='path')
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    safetensors.torch.save_file(tensors, path, metadata={META_KEY: text, 'format': 'pt'})
-    return sha256_file(path)
+    with atomic_path(path) as tmp:  # a failed write never leaves half a checkpoint
+        safetensors.torch.save_file(tensors, tmp, metadata={META_KEY: text, 'format': 'pt'})
+        digest = sha256_file(tmp)
+    return digest
 
 
 def _is_safetensors(path):
@@ -139,8 +140,8 @@ def _is_torch_zip(path):
         return fh.read(4) == b'PK\x03\x04'
 
 
-def _fetch(source, progress):
-    """Local path of ``source`` (downloading URLs into astropy's cache)."""
+def fetch_checkpoint(source, progress=False):
+    """Local path of a checkpoint file or URL (URLs are downloaded into astropy's cache)."""
     source = os.fspath(source)
     scheme = urlparse(source).scheme
     if scheme in ('http', 'https', 'ftp', 'file'):
@@ -238,7 +239,7 @@ def load_checkpoint(source, *, sha256=None, progress=False):
     ...
     ValueError: ...
     """
-    path = _fetch(source, progress)
+    path = fetch_checkpoint(source, progress)
     digest = sha256_file(path)
     if sha256 is not None:
         expected = str(sha256).lower()
@@ -327,6 +328,7 @@ def check_meta(meta, *, expected=None, cutout_size=None, categories=None, what='
                f'provides {list(BANDS)} in that order')
         raise ValueError(msg)
     StampNormalization.from_dict(meta['normalization'])
+    StampTransform.from_meta(meta)  # a transform, if recorded, must agree with the rest
     wanted = dict(expected or {})
     if cutout_size is not None:
         wanted['cutout_size'] = cutout_size
@@ -342,116 +344,3 @@ def check_meta(meta, *, expected=None, cutout_size=None, categories=None, what='
                 name = {'cutout_size': 'cutout size', 'categories': 'classes'}.get(key, key)
                 msg = f'{what} has {name} {have!r}, expected {want!r}'
                 raise ValueError(msg)
-
-
-def _from_file(source, *, sha256, cutout_size, categories, expected, progress):
-    state_dict, meta = load_checkpoint(source, sha256=sha256, progress=progress)
-    check_meta(meta, expected=expected, cutout_size=cutout_size, categories=categories,
-               what=f'checkpoint {os.fspath(source)!r}')
-    if meta['architecture'] not in list_models():
-        msg = (f'checkpoint {os.fspath(source)!r} is for architecture '
-               f'{meta["architecture"]!r}, not one of {list_models()}')
-        raise ValueError(msg)
-    with torch.device('meta'):
-        model = get_model(meta['architecture'], **meta['config'],
-                          cutout_size=meta['cutout_size'], normalization=meta['normalization'])
-    load_state_dict_strict(model, state_dict, source=f'checkpoint {os.fspath(source)!r}')
-    meta['num_params'] = sum(p.numel() for p in model.parameters())
-    model.meta = meta
-    return model
-
-
-def load_model(source, *, sha256=None, cutout_size=None, categories=None, progress=False):
-    """
-    A ready model from a registry name, weights record, file, URL or module.
-
-    Parameters
-    ----------
-    source : str, path-like, `WeightsEnum` member, `Weights` or `torch.nn.Module`
-        - a registered weights name (``'CompactNet_Weights.DEFAULT'``) or
-          model name (its ``DEFAULT`` weights),
-        - a checkpoint file or URL (astropy download cache),
-        - a weights record,
-        - a model built by `~astro_clusterclass.models.get_model`
-          (returned as is after the checks).
-    sha256 : str, optional
-        Expected hash of a file or URL (records carry their own).
-    cutout_size, categories : optional
-        Required values; a model made for others is refused.
-    progress : bool, optional
-        Show download progress.
-
-    Returns
-    -------
-    model : `torch.nn.Module`
-        In eval mode, with ``model.meta`` (including ``sha256`` of the file).
-
-    Raises
-    ------
-    ValueError
-        If the source is unknown (the message lists the registered models
-        and weights), the file fails its hash or safety checks, or the
-        model is for other bands, cutout size or classes.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from astro_clusterclass.models import get_model, load_model, save_checkpoint
-    >>> load_model('CompactNet_Weights.DEFAULT').meta['cutout_size']   # the bundled model
-    32
-    >>> path = os.path.join(tempfile.mkdtemp(), 'model.safetensors')
-    >>> digest = save_checkpoint(get_model('resnet18', cutout_size=32), path)
-    >>> model = load_model(path, sha256=digest, cutout_size=32)
-    >>> model.meta['architecture'], model.training
-    ('resnet18', False)
-    """
-    if isinstance(source, nn.Module):
-        meta = getattr(source, 'meta', None)
-        if not isinstance(meta, dict):
-            msg = ('models: a torch module without .meta; build it with '
-                   'astro_clusterclass.models.get_model() or load_model()')
-            raise ValueError(msg)
-        check_meta(meta, cutout_size=cutout_size, categories=categories,
-                   what=f'model {meta.get("architecture", type(source).__name__)!r}')
-        return source.eval()
-    if isinstance(source, WeightsEnum):
-        model = get_model(source.meta['architecture'], weights=source, progress=progress)
-        check_meta(model.meta, cutout_size=cutout_size, categories=categories,
-                   what=repr(source))
-        return model.eval()
-    if isinstance(source, Weights):
-        model = _from_file(resolve_location(source.url), sha256=source.sha256,
-                           cutout_size=cutout_size, categories=categories,
-                           expected=source.meta, progress=progress)
-        return model.eval()
-    if isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if urlparse(text).scheme in ('http', 'https', 'ftp', 'file') or os.path.exists(text):
-            return _from_file(text, sha256=sha256, cutout_size=cutout_size,
-                              categories=categories, expected=None, progress=progress).eval()
-        if '.' in text and os.sep not in text:
-            try:
-                record = get_weight(text)
-            except ValueError:
-                record = None
-            if record is not None:
-                return load_model(record, cutout_size=cutout_size, categories=categories,
-                                  progress=progress)
-        if text.lower() in list_models():
-            enum = get_model_weights(text)
-            if 'DEFAULT' not in enum.__members__:
-                msg = (f'models: {text!r} has no trained weights yet ({enum.__name__} has '
-                       f'no DEFAULT); build random weights with get_model({text!r}) or '
-                       f'pass a checkpoint file')
-                raise ValueError(msg)
-            return load_model(enum.DEFAULT, cutout_size=cutout_size, categories=categories,
-                              progress=progress)
-        known = [f'{enum.__name__}.{m}' for name in list_models()
-                 for enum in [get_model_weights(name)] for m in enum.__members__]
-        msg = (f'unknown model {text!r}: not a file, a URL, a registered weights name '
-               f'({known or "none registered yet"}) or a registered model '
-               f'({list_models()})')
-        raise ValueError(msg)
-    msg = (f'models: cannot load a model from {type(source).__name__}; give a registry '
-           f'name, a checkpoint file or URL, a Weights record or a model from get_model()')
-    raise TypeError(msg)

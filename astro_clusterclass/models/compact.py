@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..bands import BANDS
+from ._checkpoint import read_checkpoint_meta
 from ._api import (WEIGHTS_DIR, Weights, WeightsEnum, attach_meta, build_with_weights,
                    register_model, settings_from, split_weights)
 
@@ -77,7 +78,6 @@ class CompactNet(nn.Module):
 
 def _bundled(filename, sha256):
     """The record of a weights file shipped in ``WEIGHTS_DIR`` (its metadata is in the file)."""
-    from ._checkpoint import read_checkpoint_meta
     return Weights(url=filename, sha256=sha256,
                    meta=read_checkpoint_meta(WEIGHTS_DIR / filename))
 

@@ -11,6 +11,7 @@ exactly the batches an uninterrupted run would have drawn.
 import numpy as np
 import torch
 
+from .._utils.validation import check_choice
 from ..classes import CLASSES
 
 __all__ = ['BALANCE', 'batch_seed', 'sampling_weights', 'loss_weights', 'draw_batch',
@@ -29,9 +30,7 @@ def batch_seed(seed, batch):
 
 
 def _check_balance(balance):
-    if balance not in BALANCE:
-        msg = f'balance must be one of {BALANCE}, got {balance!r}'
-        raise ValueError(msg)
+    check_choice(balance, BALANCE, 'balance')
 
 
 def sampling_weights(labels, balance):

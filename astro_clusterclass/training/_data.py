@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import QTable, Table
 
+from .._utils.columns import require_columns
+from .._utils.validation import check_choice, check_int
 from ..bands import BANDS
 from ..classes import CLASSES, NOT_INSPECTED
 from ..classify import DEFAULT_SKIP_FLAGS
@@ -41,9 +43,7 @@ def _check_labels(labels, unknown_labels, parameter):
     Masked, non-finite, LEGUS 0 ("not inspected") and out-of-scheme values
     raise unless ``unknown_labels='drop'``.
     """
-    if unknown_labels not in UNKNOWN_LABELS:
-        msg = f'unknown_labels must be one of {UNKNOWN_LABELS}, got {unknown_labels!r}'
-        raise ValueError(msg)
+    check_choice(unknown_labels, UNKNOWN_LABELS, 'unknown_labels')
     values = np.ma.masked_invalid(np.ma.asarray(labels, dtype=float))
     if values.ndim != 1:
         msg = f'{parameter} must be one label per object (1-D), got shape {values.shape}'
@@ -207,7 +207,7 @@ class TrainingSet:
         side = stamps.shape[-1]
         if size is None:
             size = side if side % 2 else side - 1
-        size = _check_size(size)
+        size = check_int(size, 'size', minimum=8)
         if side < stored_size(size):
             msg = (f'stamps of {side} px are too small for size={size}: need '
                    f'{stored_size(size)} px (size | 1)')
@@ -258,13 +258,6 @@ class TrainingSet:
                    ids=np.concatenate([s.ids for s in sets]),
                    groups=np.concatenate([s.groups for s in sets]), excluded=excluded,
                    description=description or '; '.join(s.description for s in sets))
-
-
-def _check_size(size):
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
-        msg = f'size must be an integer of at least 8 pixels, got {size!r}'
-        raise ValueError(msg)
-    return int(size)
 
 
 def make_training_set(tbl, images, *, size, label_column='class', group=None,
@@ -324,13 +317,10 @@ def make_training_set(tbl, images, *, size, label_column='class', group=None,
     ((5, 33, 33), True)
     """
     check_table(tbl)
-    size = _check_size(size)
-    if not isinstance(label_column, str) or label_column not in tbl.colnames:
-        msg = f'label_column={label_column!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
-    if group_column is not None and group_column not in tbl.colnames:
-        msg = f'group_column={group_column!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
+    size = check_int(size, 'size', minimum=8)
+    require_columns(tbl, [label_column], parameter='label_column')
+    if group_column is not None:
+        require_columns(tbl, [group_column], parameter='group_column')
     labels, usable = _check_labels(tbl[label_column], unknown_labels,
                                    f'label column {label_column!r}')
     images = load_images(images)
@@ -355,7 +345,7 @@ def make_training_set(tbl, images, *, size, label_column='class', group=None,
         groups = np.full(len(tbl), '' if group is None else str(group))
     ids = np.asarray(tbl['id']) if 'id' in tbl.colnames else np.arange(len(tbl))
     if description is None:
-        origin = tbl.meta.get('filename') or tbl.meta.get('function') or type(tbl).__name__
+        origin = tbl.meta.get('file') or tbl.meta.get('function') or type(tbl).__name__
         description = f'{len(tbl)} rows of {origin}' + (f' ({group})' if group else '')
     pick = np.flatnonzero(keep)
     return TrainingSet(cut.data[pick], labels[pick], size, ids=ids[pick], groups=groups[pick],

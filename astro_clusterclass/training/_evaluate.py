@@ -12,17 +12,16 @@ the objects the classifier puts in k that are labelled k (Whitmore et al.
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from astropy.table import QTable
 
+from .._utils.columns import require_columns
 from ..classes import CLASSES, validate_classes
 from ..classify import classify_table
 from ..compare.agreement import agreement_fractions, confusion_matrix
-from ..preprocessing import StampNormalization
 from ..tables import check_table
 from ._data import _check_labels
 
-__all__ = ['Evaluation', 'evaluate_classes', 'evaluate', 'predict_stamps']
+__all__ = ['Evaluation', 'evaluate_classes', 'evaluate']
 
 #: Human-human agreement of the paper (Whitmore et al. 2021, Table 1 and
 #: §4.1): the yardstick for machine accuracies.
@@ -198,62 +197,6 @@ def evaluate_classes(labels, predicted):
                       n=n, n_unclassified=int((~classified).sum()))
 
 
-def predict_stamps(model, stamps, *, size=None, batch_size=256, device='cpu'):
-    """
-    Classes predicted by one model for in-memory stamps (no augmentation).
-
-    Parameters
-    ----------
-    model : `torch.nn.Module`
-        A model with ``meta`` (from `~astro_clusterclass.models.get_model`).
-    stamps : `~numpy.ndarray`
-        ``(N, 5, S, S)`` raw stamps centred at index ``S // 2``; the
-        central ``size`` pixels are used, as `~astro_clusterclass.classify.classify_table` does.
-    size : int, optional
-        Network input side (default ``model.meta['cutout_size']``).
-    batch_size : int, optional
-    device : str or `torch.device`, optional
-
-    Returns
-    -------
-    classes : `~numpy.ndarray`
-        ``(N,)`` int classes (the model's categories).
-    probabilities : `~numpy.ndarray`
-        ``(N, K)`` float32.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from astro_clusterclass.models import get_model
-    >>> from astro_clusterclass.training import predict_stamps
-    >>> model = get_model('compactnet', cutout_size=16)       # random weights
-    >>> stamps = np.random.default_rng(0).normal(size=(3, 5, 20, 20)).astype(np.float32)
-    >>> classes, probabilities = predict_stamps(model, stamps)  # the central 16 px
-    >>> classes.shape, probabilities.shape, set(classes.tolist()) <= {1, 2, 3, 4}
-    ((3,), (3, 4), True)
-    """
-    size = int(size or model.meta['cutout_size'])
-    norm = StampNormalization.from_dict(model.meta['normalization'])
-    side = stamps.shape[-1]
-    lo = side // 2 - size // 2
-    was_training = model.training
-    model.eval()
-    probs = []
-    try:
-        with torch.inference_mode():
-            for b in range(0, len(stamps), batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(
-                    stamps[b:b + batch_size, :, lo:lo + size, lo:lo + size]))
-                x = norm.apply(x.float()).to(device)
-                probs.append(torch.softmax(model(x).float(), 1).cpu().numpy())
-    finally:
-        model.train(was_training)
-    n_out = len(model.meta['categories'])
-    probs = np.concatenate(probs) if probs else np.zeros((0, n_out), np.float32)
-    categories = np.asarray(model.meta['categories'])
-    return categories[np.argmax(probs, axis=1)] if len(probs) else categories[:0], probs
-
-
 def evaluate(models, tbl, images, *, label_column='class', unknown_labels='error',
              **classify_kwargs):
     """
@@ -298,9 +241,7 @@ def evaluate(models, tbl, images, *, label_column='class', unknown_labels='error
     0.9
     """
     check_table(tbl)
-    if label_column not in tbl.colnames:
-        msg = f'label_column={label_column!r} is not a column; columns are {tbl.colnames}'
-        raise ValueError(msg)
+    require_columns(tbl, [label_column], parameter='label_column')
     labels, usable = _check_labels(tbl[label_column], unknown_labels,
                                    f'label column {label_column!r}')
     out = classify_table(tbl, images, models=models, **classify_kwargs)

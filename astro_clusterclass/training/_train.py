@@ -15,9 +15,7 @@ ends with the same weights.
 """
 
 import datetime
-import json
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,36 +23,22 @@ import torch
 import torchvision
 from astropy.table import QTable, Table
 from torch import nn
-from tqdm.auto import tqdm
 
-from .._utils.validation import positive_float, positive_int
+from .._utils.files import check_output
+from .._utils.validation import positive_int
 from .._version import __version__
 from ..classes import CLASSES
-from ..classify import resolve_device
-from ..ensemble import consolidate
+from ..classify import Ensemble, consolidate, resolve_device
 from ..models import (DEFAULT_CUTOUT_SIZE, FoldedVGG, fold_classifier, get_model, load_model,
                       save_checkpoint, unfold_classifier)
-from ..preprocessing import StampNormalization
-from ._augment import augment, draw_batch, loss_weights, sampling_weights
+from ..preprocessing import StampNormalization, StampTransform
+from ._augment import loss_weights, sampling_weights
+from ._config import TrainingConfig
 from ._data import TrainingSet, make_training_set, split_train_test
-from ._evaluate import Evaluation, evaluate_classes, predict_stamps
+from ._evaluate import Evaluation, evaluate_classes
+from ._loop import TrainingLoop
 
-__all__ = ['TrainingResult', 'train_model', 'train_ensemble', 'OPTIMIZERS', 'SCHEDULES']
-
-#: Optimisers by name: (class, extra keywords).
-OPTIMIZERS = {
-    'adamw': (torch.optim.AdamW, {}),
-    'adam': (torch.optim.Adam, {}),
-    'sgd': (torch.optim.SGD, {'momentum': 0.9, 'nesterov': True}),
-}
-
-#: Learning-rate schedules over the run.
-SCHEDULES = ('cosine', 'constant')
-
-#: Identifies resume files (and their layout version).
-STATE_FORMAT = 'astro_clusterclass-training-state-1'
-
-_PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16}
+__all__ = ['TrainingResult', 'train_model', 'train_ensemble']
 
 
 @dataclass
@@ -176,28 +160,6 @@ def _build_model(architecture, init, *, cutout_size, normalization, model_config
     return model.train()
 
 
-def _save_state(path, state):
-    """Write a resume file atomically (a crash never leaves half a file)."""
-    tmp = f'{path}.tmp'
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _load_state(path, config):
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
-        msg = f'checkpoint={path!r} is not a training resume file of this package'
-        raise ValueError(msg)
-    saved = json.loads(state['config'])
-    differ = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
-    if differ:
-        shown = ', '.join(f'{k}: {saved.get(k)!r} then, {config.get(k)!r} now' for k in differ)
-        msg = (f'checkpoint={path!r} was written by a run with other settings or data '
-               f'({shown}); pass resume=False to start again, or another checkpoint path')
-        raise ValueError(msg)
-    return state
-
-
 def train_model(data, labels=None, *, images=None, architecture='compactnet', init='random',
                 cutout_size=None, normalization=None, model_config=None, n_batches=2000,
                 batch_size=32, lr=1e-3, optimizer='adamw', weight_decay=1e-4,
@@ -314,170 +276,48 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
     >>> result.evaluation.n, result.model.meta['training']['class_counts_test']
     (8, {'1': 2, '2': 2, '3': 2, '4': 2})
     """
-    n_batches = positive_int(n_batches, 'n_batches')
-    batch_size = positive_int(batch_size, 'batch_size')
-    checkpoint_every = positive_int(checkpoint_every, 'checkpoint_every')
-    lr = positive_float(lr, 'lr')
-    if optimizer not in OPTIMIZERS:
-        msg = f'optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}'
-        raise ValueError(msg)
-    if schedule not in SCHEDULES:
-        msg = f'schedule must be one of {SCHEDULES}, got {schedule!r}'
-        raise ValueError(msg)
-    if precision not in _PRECISIONS:
-        msg = f'precision must be one of {list(_PRECISIONS)}, got {precision!r}'
-        raise ValueError(msg)
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        msg = f'weight_decay must be a non-negative number, got {weight_decay!r}'
-        raise ValueError(msg)
-    sampling_weights([], balance)  # validates ``balance`` before any work
-    if output is not None and os.path.exists(output) and not overwrite:
-        msg = f'output={os.fspath(output)!r} exists; pass overwrite=True to replace it'
-        raise FileExistsError(msg)
+    config = TrainingConfig(
+        n_batches=n_batches, batch_size=batch_size, lr=lr, optimizer=optimizer,
+        weight_decay=weight_decay, schedule=schedule, balance=balance,
+        test_fraction=test_fraction, split=split, test_groups=test_groups, seed=seed,
+        split_seed=split_seed, precision=precision, checkpoint_every=checkpoint_every)
+    if output is not None:
+        check_output(output, overwrite=overwrite, parameter='output')
     dev = resolve_device(device)
-    split_seed = seed if split_seed is None else split_seed
 
     if cutout_size is None and init in ('random', 'imagenet'):
         cutout_size = _natural_size(data)
     model = _build_model(architecture, init, cutout_size=cutout_size,
                          normalization=normalization, model_config=model_config, seed=seed,
                          progress=progress)
-    size = int(model.meta['cutout_size'])
-    tset = _as_training_set(data, labels, images, size=size, label_column=label_column,
-                            unknown_labels=unknown_labels, group=group)
-    train_index, test_index = split_train_test(tset, test_fraction=test_fraction, by=split,
-                                               test_groups=test_groups, seed=split_seed)
+    transform = StampTransform.from_meta(model.meta)
+    tset = _as_training_set(data, labels, images, size=transform.size,
+                            label_column=label_column, unknown_labels=unknown_labels,
+                            group=group)
+    train_index, test_index = split_train_test(tset, test_fraction=config.test_fraction,
+                                               by=config.split, test_groups=test_groups,
+                                               seed=config.split_seed)
     categories = [int(k) for k in model.meta['categories']]
     target_of = {k: i for i, k in enumerate(categories)}
     targets = torch.tensor([target_of[int(k)] for k in tset.labels], dtype=torch.long)
     train_labels = tset.labels[train_index]
-
-    config = {'architecture': model.meta['architecture'], 'config': model.meta['config'],
-              'init': model.meta.get('init'), 'cutout_size': size,
-              'normalization': model.meta['normalization'], 'n_batches': n_batches,
-              'batch_size': batch_size, 'lr': lr, 'optimizer': optimizer,
-              'weight_decay': float(weight_decay), 'schedule': schedule, 'balance': balance,
-              'test_fraction': test_fraction, 'split': split,
-              'test_groups': None if test_groups is None else sorted(test_groups),
-              'seed': int(seed), 'split_seed': int(split_seed), 'precision': precision,
-              'data_sha256': tset.fingerprint()}
+    resume_key = _resume_key(model.meta, transform, config, tset)
 
     model = model.to(dev)
-    # VGG below 224 px trains in folded form (adaptive pool and first linear
-    # layer as one small layer, the same functions): 4 M instead of 103 M
-    # weights to update per step. It is unfolded into torchvision's layout
-    # at the end, so the checkpoint has the standard architecture.
-    net = model
-    if isinstance(model, torchvision.models.VGG):
-        folded = fold_classifier(model, size)
-        if isinstance(folded, FoldedVGG):
-            net = folded
-    opt_class, opt_kwargs = OPTIMIZERS[optimizer]
-    opt = opt_class(net.parameters(), lr=lr, weight_decay=float(weight_decay), **opt_kwargs)
-    if schedule == 'cosine':
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_batches)
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    history = {'batch': [], 'loss': [], 'accuracy': [], 'lr': []}
-    start = 0
+    net = _trainable(model, transform.size)
+    loop = TrainingLoop(net, config, resume_key=resume_key,
+                        class_weights=loss_weights(train_labels, config.balance, categories))
     if checkpoint is not None and resume and os.path.exists(checkpoint):
-        state = _load_state(checkpoint, config)
-        net.load_state_dict(state['model'], strict=True)
-        opt.load_state_dict(state['optimizer'])
-        sched.load_state_dict(state['scheduler'])
-        history = {k: [float(v) for v in state['history'][k].tolist()] for k in history}
-        history['batch'] = [int(v) for v in history['batch']]
-        start = int(state['batch'])
-
-    def state_at(batch):
-        return {'format': STATE_FORMAT, 'batch': batch, 'config': json.dumps(config),
-                'model': {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(),
-                'history': {k: torch.tensor(v, dtype=torch.float64)
-                            for k, v in history.items()},
-                'version': __version__}
-
-    weights = sampling_weights(train_labels, balance)
-    class_weights = loss_weights(train_labels, balance, categories)
-    criterion = nn.CrossEntropyLoss(
-        weight=None if class_weights is None else class_weights.to(dev))
-    norm = StampNormalization.from_dict(model.meta['normalization'])
-    stamps = tset.stamps
-    autocast = _PRECISIONS[precision]
-    net.train()
-    started = time.perf_counter()
-    completed, stepping = start, False
-    running_loss = running_acc = None
-    try:
-        with torch.random.fork_rng(devices=[]), \
-                tqdm(total=n_batches, initial=start, unit='batch', desc='train',
-                     disable=not progress) as bar:
-            for b in range(start, n_batches):
-                index, turns, flips = draw_batch(weights, batch_size, seed, b)
-                rows = train_index[index.numpy()]
-                x = augment(torch.from_numpy(stamps[rows]), turns, flips)[:, :, :size, :size]
-                x = norm.apply(x).to(dev)
-                y = targets[rows].to(dev)
-                torch.manual_seed(seed * 1_000_003 + b)  # dropout of this batch
-                with torch.autocast(dev.type, dtype=autocast, enabled=autocast is not None):
-                    logits = net(x)
-                    loss = criterion(logits.float(), y)
-                stepping = True
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                stepping = False
-                completed = b + 1
-                loss_value = float(loss.detach())
-                acc = float((logits.detach().argmax(1) == y).float().mean())
-                history['batch'].append(b)
-                history['loss'].append(loss_value)
-                history['accuracy'].append(acc)
-                history['lr'].append(float(opt.param_groups[0]['lr']))
-                running_loss = loss_value if running_loss is None else \
-                    0.95 * running_loss + 0.05 * loss_value
-                running_acc = acc if running_acc is None else 0.95 * running_acc + 0.05 * acc
-                bar.set_postfix(loss=f'{running_loss:.3f}', acc=f'{running_acc:.2f}',
-                                refresh=False)
-                bar.update(1)
-                if checkpoint is not None and completed % checkpoint_every == 0 \
-                        and completed < n_batches:
-                    _save_state(checkpoint, state_at(completed))
-                if callback is not None:
-                    callback(b, loss_value, acc)
-    except BaseException:
-        # Interrupted (Ctrl-C, a failing callback, ...): keep the last
-        # complete batch so that ``resume=True`` continues from there. A
-        # batch interrupted inside the optimiser step is not complete.
-        if checkpoint is not None and not stepping and completed > start:
-            _save_state(checkpoint, state_at(completed))
-        raise
-    elapsed = time.perf_counter() - started
+        loop.resume(checkpoint)
+    elapsed = loop.run(tset.stamps, targets, train_index, transform,
+                       weights=sampling_weights(train_labels, config.balance),
+                       checkpoint=checkpoint, progress=progress, callback=callback)
     if net is not model:
         unfold_classifier(net, model)
     model.eval()
-    predicted, _ = predict_stamps(model, stamps[test_index], size=size, device=dev)
-    evaluation = evaluate_classes(tset.labels[test_index], predicted)
-    trained = n_batches - start
-    model.meta['training'] = {
-        'data': tset.describe(),
-        'class_counts_train': {str(k): v for k, v in tset.class_counts(train_index).items()},
-        'class_counts_test': {str(k): v for k, v in tset.class_counts(test_index).items()},
-        **{k: config[k] for k in ('n_batches', 'batch_size', 'lr', 'optimizer',
-                                  'weight_decay', 'schedule', 'balance', 'test_fraction',
-                                  'split', 'test_groups', 'seed', 'split_seed', 'precision')},
-        'augmentation': 'random 90-degree rotations, left-right flip with p=0.5',
-        'trained_as': ('VGG with its classifier folded for this input size, unfolded '
-                       'exactly afterwards' if net is not model else 'as built'),
-        'resumed_at_batch': start or None,
-        'final_loss': float(np.mean(history['loss'][-50:])) if history['loss'] else None,
-        'seconds': round(elapsed, 1),
-        'images_per_second': round(trained * batch_size / elapsed, 1) if elapsed else None,
-        'device': str(dev), 'torch_threads': torch.get_num_threads(),
-        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-        'astro_clusterclass': __version__, 'torch': str(torch.__version__),
-    }
+    evaluation = _evaluate_split(model, tset, test_index, device=dev)
+    model.meta['training'] = _training_meta(tset, train_index, test_index, config, loop,
+                                            elapsed, dev, folded=net is not model)
     model.meta['metrics'] = {'test': evaluation.to_dict()}
     model = model.cpu()
     path = sha = None
@@ -487,11 +327,72 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
         model.meta['sha256'] = sha
     if checkpoint is not None and os.path.exists(checkpoint):
         os.remove(checkpoint)  # finished: the resume file is no longer needed
-    hist = QTable({k: np.asarray(v) for k, v in history.items()})
+    hist = QTable({k: np.asarray(v) for k, v in loop.history.items()})
     hist['batch'] = hist['batch'].astype(np.int64)
     return TrainingResult(model=model, evaluation=evaluation, history=hist,
                           train_index=train_index, test_index=test_index, path=path,
                           sha256=sha)
+
+
+def _resume_key(meta, transform, config, tset):
+    """What a resume file must match: the model, its input, the settings and the data."""
+    key = {'architecture': meta['architecture'], 'config': meta['config'],
+           'init': meta.get('init'), 'cutout_size': transform.size,
+           'normalization': meta['normalization'], 'data_sha256': tset.fingerprint()}
+    key.update({k: v for k, v in config.to_dict().items() if k != 'checkpoint_every'})
+    return key
+
+
+def _trainable(model, size):
+    """
+    The module the optimiser updates.
+
+    VGG below 224 px trains in folded form (adaptive pool and first linear
+    layer as one small layer, the same function): far fewer weights to
+    update per step. It is unfolded into torchvision's layout at the end, so
+    the checkpoint has the standard architecture.
+    """
+    if isinstance(model, torchvision.models.VGG):
+        folded = fold_classifier(model, size)
+        if isinstance(folded, FoldedVGG):
+            return folded
+    return model
+
+
+def _evaluate_split(model, tset, test_index, *, device):
+    """Scores on the held-out split, through the engine (fp32)."""
+    ensemble = Ensemble(model, device=device, precision='fp32')
+    probs = ensemble.predict(tset.stamps[test_index])[:, 0]
+    categories = np.asarray(model.meta['categories'])
+    predicted = categories[np.argmax(probs, axis=1)] if len(probs) else categories[:0]
+    return evaluate_classes(tset.labels[test_index], predicted)
+
+
+def _training_meta(tset, train_index, test_index, config, loop, elapsed, device, *, folded):
+    """``meta['training']`` of a trained model."""
+    trained = config.n_batches - loop.start
+    history = loop.history
+    settings = config.to_dict()
+    return {
+        'data': tset.describe(),
+        'class_counts_train': {str(k): v for k, v in tset.class_counts(train_index).items()},
+        'class_counts_test': {str(k): v for k, v in tset.class_counts(test_index).items()},
+        **{k: settings[k] for k in ('n_batches', 'batch_size', 'lr', 'optimizer',
+                                    'weight_decay', 'schedule', 'balance', 'test_fraction',
+                                    'split', 'test_groups', 'seed', 'split_seed',
+                                    'precision')},
+        'augmentation': 'random 90-degree rotations, left-right flip with p=0.5',
+        'trained_as': ('VGG with its classifier folded for this input size, unfolded '
+                       'exactly afterwards' if folded else 'as built'),
+        'resumed_at_batch': loop.start or None,
+        'final_loss': float(np.mean(history['loss'][-50:])) if history['loss'] else None,
+        'seconds': round(elapsed, 1),
+        'images_per_second': (round(trained * config.batch_size / elapsed, 1) if elapsed
+                              else None),
+        'device': str(device), 'torch_threads': torch.get_num_threads(),
+        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+        'astro_clusterclass': __version__, 'torch': str(torch.__version__),
+    }
 
 
 def _members(architectures):
@@ -544,7 +445,7 @@ def train_ensemble(data, labels=None, *, output_dir, images=None,
         `~astro_clusterclass.classify_table` as ``models``).
     evaluation : `~astro_clusterclass.training.Evaluation`
         The ensemble's mode (consolidated as
-        `~astro_clusterclass.ensemble.consolidate`) on the shared test split.
+        `~astro_clusterclass.classify.consolidate`) on the shared test split.
 
     Examples
     --------
@@ -588,11 +489,9 @@ def train_ensemble(data, labels=None, *, output_dir, images=None,
     _, test_index = split_train_test(tset, test_fraction=kwargs.get('test_fraction', 0.2),
                                      by=kwargs.get('split', 'object'),
                                      test_groups=kwargs.get('test_groups'), seed=seed)
-    classes, probs = [], []
-    for path in paths:
-        model = load_model(path)
-        pred, prob = predict_stamps(model, tset.stamps[test_index], size=size)
-        classes.append(pred)
-        probs.append(prob)
-    ensemble = consolidate(np.stack(classes, axis=1), np.stack(probs, axis=1))
-    return paths, evaluate_classes(tset.labels[test_index], ensemble['class_mode'])
+    # The members are scored together, through the engine (fp32), as one ensemble.
+    ensemble = Ensemble(paths, device=kwargs.get('device', 'auto'), precision='fp32')
+    probs = ensemble.predict(tset.stamps[test_index])
+    classes = np.asarray(ensemble.categories)[np.argmax(probs, axis=2)]
+    consolidated = consolidate(classes, probs)
+    return paths, evaluate_classes(tset.labels[test_index], consolidated['class_mode'])

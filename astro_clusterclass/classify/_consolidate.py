@@ -25,7 +25,7 @@ Conventions adopted here (the paper does not state them):
 import numpy as np
 from astropy.table import MaskedColumn, QTable
 
-from .classes import CLASSES
+from ..classes import CLASSES
 
 __all__ = ['consolidate', 'ENSEMBLE_COLUMNS']
 
@@ -68,7 +68,7 @@ def consolidate(classes, probabilities=None, *, categories=CLASSES):
 
     Examples
     --------
-    >>> from astro_clusterclass.ensemble import consolidate
+    >>> from astro_clusterclass.classify import consolidate
     >>> t = consolidate([[1, 1, 2, 1], [3, 4, 3, 4], [1, 2, 3, 4]])
     >>> t['class_mode'].tolist(), t['class_quality'].tolist()
     ([1, 3, 1], [0.75, 0.5, 0.25])
