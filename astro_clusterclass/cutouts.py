@@ -207,7 +207,7 @@ def _cut(images, x, y, ids, size, fill_value, replace_nonfinite):
     flags = np.where(off, CutoutFlag.OFF_IMAGE | CutoutFlag.EDGE,
                      CutoutFlag.NONE).astype(np.uint8)
     valid = np.ones((n, size, size), dtype=bool)
-    centre = slice(size // 2 - 1, size // 2 + 2)
+    center = slice(size // 2 - 1, size // 2 + 2)
     missing = np.zeros(n, dtype=bool)
     nonfinite = np.zeros(n, dtype=bool)
     for b, array in enumerate(images.data):
@@ -216,8 +216,8 @@ def _cut(images, x, y, ids, size, fill_value, replace_nonfinite):
         flags[border] |= np.uint8(CutoutFlag.EDGE)
         bad = ~np.isfinite(out) & valid
         nonfinite |= bad.any(axis=(1, 2))
-        core = out[:, centre, centre]
-        core_ok = valid[:, centre, centre] & np.isfinite(core) & (core != 0)
+        core = out[:, center, center]
+        core_ok = valid[:, center, center] & np.isfinite(core) & (core != 0)
         missing |= ~core_ok.any(axis=(1, 2)) & ~off
         if replace_nonfinite:
             out[bad] = fill_value

@@ -266,7 +266,7 @@ def _band_photometry(data, positions, rows, n, radii, *, annulus, reach, method)
     return sums - background[:, None] * areas, background, nonfinite
 
 
-def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F555W',),
+def candidate_photometry(tbl, images, *, radii=MCI_RADII, radii_bands=('F555W',),
                          mag_radius=PHOTOMETRY_RADIUS, annulus=BACKGROUND_ANNULUS,
                          zeropoints=None, aperture_correction=None, ci_band='F555W',
                          columns=None, prefix='', method='exact'):
@@ -275,11 +275,11 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
 
     Parameters
     ----------
-    images : `~astro_clusterclass.images.BandImages` or input of `~astro_clusterclass.load_images`
-        The five aligned bands.
-    candidates : `~astropy.table.Table`
+    tbl : `~astropy.table.Table`
         Candidate table with 0-based pixel positions (or sky positions,
         converted with the images' WCS). Not modified.
+    images : `~astro_clusterclass.images.BandImages` or input of `~astro_clusterclass.load_images`
+        The five aligned bands.
     radii : sequence of float, optional
         Aperture radii (pixels) for the concentration indices; must
         include 1 and 3. Default :data:`MCI_RADII` (1-5 px, seven).
@@ -314,7 +314,7 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
     Returns
     -------
     table : `~astropy.table.QTable`
-        A copy of ``candidates``, every row kept, with (all prefixed):
+        A copy of ``tbl``, every row kept, with (all prefixed):
 
         - ``bkg_<band>`` -- local background per pixel (image units)
         - ``flux_<band>_r<r>`` -- background-subtracted aperture sums
@@ -346,8 +346,8 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
     >>> yy, xx = np.mgrid[:64, :64]
     >>> image = 5 + 1000 * np.exp(-((xx - 30) ** 2 + (yy - 32) ** 2) / 4.5) / (4.5 * np.pi)
     >>> bands = ['F275W', 'F336W', 'F438W', 'F555W', 'F814W']
-    >>> phot = candidate_photometry(dict.fromkeys(bands, image),
-    ...                             QTable({'x': [30.0], 'y': [32.0]}),
+    >>> phot = candidate_photometry(QTable({'x': [30.0], 'y': [32.0]}),
+    ...                             dict.fromkeys(bands, image),
     ...                             zeropoints=dict.fromkeys(bands, 25.0))
     >>> round(float(phot['bkg_F555W'][0]), 2)
     5.0
@@ -356,7 +356,7 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
     >>> round(float(phot['ci'][0].value), 2)  # 1.59 for an unsampled Gaussian
     1.64
     """
-    check_table(candidates, parameter='candidates')
+    check_table(tbl)
     images = load_images(images)
     radii, annulus, mag_radius = _check_radii(radii, annulus, mag_radius)
     ci_band = normalize_band(ci_band, parameter='ci_band')
@@ -366,8 +366,8 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
     corrections = {normalize_band(k, parameter='aperture_correction key'): float(v)
                    for k, v in dict(aperture_correction or {}).items()}
 
-    n = len(candidates)
-    x, y = pixel_positions(candidates, wcs=images.wcs, columns=columns) if n \
+    n = len(tbl)
+    x, y = pixel_positions(tbl, wcs=images.wcs, columns=columns) if n \
         else (np.array([]), np.array([]))
     reach = max(annulus[1], max(radii), mag_radius)
     flags, rows = _position_flags(x, y, images.shape, reach)
@@ -398,12 +398,12 @@ def candidate_photometry(images, candidates, *, radii=MCI_RADII, radii_bands=('F
         new[f'mci_{radius_label(r1)[1:]}_{radius_label(r2)[1:]}'] = m[r1] - m[r2]
     new['phot_flag'] = flags
 
-    clash = [prefix + name for name in new if prefix + name in candidates.colnames]
+    clash = [prefix + name for name in new if prefix + name in tbl.colnames]
     if clash:
-        msg = (f'candidates already has column(s) {clash[:5]}; pass prefix= (e.g. '
+        msg = (f'tbl already has column(s) {clash[:5]}; pass prefix= (e.g. '
                f"prefix='phot_') to keep both")
         raise ValueError(msg)
-    out = QTable(candidates, copy=True)
+    out = QTable(tbl, copy=True)
     for name, values in new.items():
         out[prefix + name] = values
     out.meta['photometry'] = provenance('candidate_photometry', {

@@ -90,14 +90,14 @@ def _plots(classified, images, truth_column, output, files, log, evaluation):
 
     from .compare import confusion_matrix
     from .datasets import bc03_track
-    from .visualization import plot_colour_colour, plot_confusion_matrix, plot_gallery
+    from .visualization import plot_color_color, plot_confusion_matrix, plot_gallery
 
     mags = {band: f'phot_mag_{band}' for band in ('F336W', 'F438W', 'F555W', 'F814W')}
-    ax = plot_colour_colour(classified, class_column='class_mode', track=bc03_track(),
-                            mag_columns=mags, classes=CLASSES,
-                            title='Classified candidates (bundled model)')
-    files['colour_colour'] = os.path.join(output, 'colour_colour.png')
-    ax.figure.savefig(files['colour_colour'], dpi=120, bbox_inches='tight')
+    ax = plot_color_color(classified, class_column='class_mode', track=bc03_track(),
+                          mag_columns=mags, classes=CLASSES,
+                          title='Classified candidates (bundled model)')
+    files['color_color'] = os.path.join(output, 'color_color.png')
+    ax.figure.savefig(files['color_color'], dpi=120, bbox_inches='tight')
     plt.close(ax.figure)
 
     if truth_column is not None:
@@ -259,7 +259,7 @@ def _run(output, images, catalog, opened, *, models, shape, n_candidates, distan
 
     t0 = time.perf_counter()
     zeropoints, system = _zeropoints(images)
-    classified = candidate_photometry(images, classified, zeropoints=zeropoints,
+    classified = candidate_photometry(classified, images, zeropoints=zeropoints,
                                       radii_bands=('F555W',), prefix='phot_')
     timing['photometry_s'] = time.perf_counter() - t0
     _step(log, f'  photometry (photutils, 4 px apertures, {system} magnitudes) in '

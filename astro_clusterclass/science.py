@@ -202,7 +202,7 @@ def power_law_fit(values, *, n_bins=6, limits=None, drop_first=False, last_bin='
     counts = np.histogram(x, bins=edges)[0]
     width = np.diff(edges)
     density = counts / width
-    centre = np.sqrt(edges[:-1] * edges[1:])
+    center = np.sqrt(edges[:-1] * edges[1:])
     fitted = counts > 0
     if drop_first:
         fitted[0] = False
@@ -214,17 +214,17 @@ def power_law_fit(values, *, n_bins=6, limits=None, drop_first=False, last_bin='
                f'{drop_first}, last_bin={last_bin!r}); at least 3 are needed')
         raise ValueError(msg)
     with np.errstate(divide='ignore'):
-        log_x, log_d = np.log10(centre), np.log10(density)
+        log_x, log_d = np.log10(center), np.log10(density)
     if last_bin == 'open' and fitted[-1]:
         line, log_d_last = _open_last_bin(log_x, log_d, edges[-2], counts[-1], closed)
-        centre[-1] = edges[-2]
+        center[-1] = edges[-2]
         density[-1] = 10 ** log_d_last
     else:
         line = stats.linregress(log_x[closed], log_d[closed])
         fitted = closed
     with np.errstate(divide='ignore', invalid='ignore'):
         density_err = density / np.sqrt(counts)
-    bins = QTable({'x_min': edges[:-1], 'x_max': edges[1:], 'x_center': centre,
+    bins = QTable({'x_min': edges[:-1], 'x_max': edges[1:], 'x_center': center,
                    'n': counts, 'density': density, 'density_err': density_err,
                    'fitted': fitted})
     return {'slope': float(line.slope), 'slope_err': float(line.stderr),

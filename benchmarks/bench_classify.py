@@ -75,7 +75,7 @@ def make_field(directory, n, *, density=1600.0, seed=0):
     kind = rng.choice(3, size=n, p=[0.4, 0.4, 0.2])      # star, cluster, pair
     sigma = np.where(kind == 1, rng.uniform(1.2, 2.5, n), 0.9)
     amp = rng.lognormal(0.0, 1.0, n)
-    colour = rng.uniform(0.3, 1.5, (len(BANDS), n))
+    color = rng.uniform(0.3, 1.5, (len(BANDS), n))
     # Pairs get a companion 2-4 px away.
     comp = kind == 2
     angle = rng.uniform(0, 2 * np.pi, n)
@@ -84,7 +84,7 @@ def make_field(directory, n, *, density=1600.0, seed=0):
     sy = np.concatenate([y, (y + dist * np.sin(angle))[comp]])
     ss = np.concatenate([sigma, sigma[comp]])
     sa = np.concatenate([amp, 0.7 * amp[comp]])
-    sc = np.concatenate([colour, colour[:, comp]], axis=1)
+    sc = np.concatenate([color, color[:, comp]], axis=1)
     half = 6
     off = np.arange(-half, half + 1)
     ix = np.floor(sx + 0.5).astype(np.int64)

@@ -12,7 +12,7 @@ Everything is measured in the same run, on the same machine:
    position), timed on ``--naive-n`` candidates and scaled;
 2. comparison: `crossmatch` of two N-row catalogues, `agreement_fractions`,
    the four `confusion_matrix` normalisations, `agreement_vs_property` and
-   `colour_box_counts`; against a plain-Python loop that counts the same
+   `color_box_counts`; against a plain-Python loop that counts the same
    agreement fractions and confusion matrix.
 
 Usage::
@@ -35,7 +35,7 @@ from photutils.aperture import (ApertureStats, CircularAnnulus, CircularAperture
 
 from astro_clusterclass.bands import BANDS
 from astro_clusterclass.compare import (agreement_fractions, agreement_vs_property,
-                                        colour_box_counts, confusion_matrix, crossmatch)
+                                        color_box_counts, confusion_matrix, crossmatch)
 from astro_clusterclass.photometry import MCI_RADII, candidate_photometry
 
 
@@ -138,8 +138,8 @@ def bench_comparison(n):
     t_agree = time.perf_counter() - start
     print(f'  agreement fractions + 4 confusion matrices + agreement vs V: '
           f'{t_agree:8.2f} s  {len(matches) / t_agree:10.0f} pairs/s')
-    _, t_boxes = timed(colour_box_counts, {'A': a, 'B': b}, distance_modulus=30.0)
-    print(f'  colour_box_counts of both catalogues: {t_boxes:8.2f} s  '
+    _, t_boxes = timed(color_box_counts, {'A': a, 'B': b}, distance_modulus=30.0)
+    print(f'  color_box_counts of both catalogues: {t_boxes:8.2f} s  '
           f'{2 * n / t_boxes:10.0f} candidates/s')
     ca, cb = np.asarray(matches['class_a']), np.asarray(matches['class_b'])
     start = time.perf_counter()

@@ -45,8 +45,9 @@ numpydoc_xref_param_type = False
 automodapi_toctreedirnm = 'api'
 automodsumm_inherited_members = False
 # The forward() methods of the networks inherit torch's docstring, whose
-# :class:`Module` is not qualified.
-nitpick_ignore = [('py:class', 'Module')]
+# :class:`Module` is not qualified. The flag enums name their private base
+# class (astro_clusterclass._utils.flags) among their bases.
+nitpick_ignore = [('py:class', 'Module'), ('py:class', 'astro_clusterclass._utils.flags.FlagBase')]
 
 # Figures of the tutorial and the user guide are made during the build by
 # ``.. plot::`` (and ``.. shared-data-plot::``, below) from the code shown

@@ -1,20 +1,18 @@
 """Doctest set-up for the narrative documentation."""
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(os.environ.get('ASTRO_CLUSTERCLASS_SHARED_DATA',
-                                  Path(__file__).resolve().parents[2] / 'shared' / 'data'))
+from astro_clusterclass.conftest import SHARED_DATA
 
 #: Pages whose examples read the real LEGUS catalogues (the tutorial's
 #: second half does). In the Sphinx build their figures come from
 #: ``.. shared-data-plot::`` (docs/conf.py), which draws a note instead when
 #: the data are absent.
-NEEDS_SHARED_DATA = {'catalogues.rst', 'compare.rst', 'colour_colour.rst', 'tutorial.rst'}
+NEEDS_SHARED_DATA = {'catalogs.rst', 'compare.rst', 'color_color.rst', 'tutorial.rst'}
 
 #: Pages whose examples start a Dask cluster (an optional dependency).
 NEEDS_DISTRIBUTED = {'scaling.rst'}

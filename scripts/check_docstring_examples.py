@@ -24,8 +24,9 @@ def public_objects():
     """``{qualified name: (object, modules exporting it)}`` of functions and classes."""
     modules = [astro_clusterclass]
     for info in pkgutil.walk_packages(astro_clusterclass.__path__, 'astro_clusterclass.'):
-        if any(part.startswith('_') for part in info.name.split('.')[1:]):
-            continue
+        parts = info.name.split('.')[1:]
+        if any(part.startswith('_') or part in ('tests', 'conftest') for part in parts):
+            continue  # private modules, and the tests shipped with the package
         try:
             modules.append(importlib.import_module(info.name))
         except ImportError as exc:  # an optional dependency is missing

@@ -34,7 +34,7 @@ from astropy import units as u
 from astropy.table import QTable, vstack
 
 from astro_clusterclass.compare import (agreement_fractions, agreement_vs_property,
-                                        colour_box_counts, confusion_matrix, crossmatch,
+                                        color_box_counts, confusion_matrix, crossmatch,
                                         quality_ratio)
 from astro_clusterclass.io import read_bc03_track  # also registers format='legus'
 from astro_clusterclass.science import (bright_end_completeness, distance_modulus,
@@ -185,26 +185,26 @@ def ngc3351_class_column(data):
     return 35
 
 
-def colour_boxes(data, c, e, matches):
+def color_boxes(data, c, e, matches):
     section('4. Colour-box counts at M_V < -7.8 (LEGUS catalogues)')
     class_3351 = ngc3351_class_column(data)
     # NGC 628: field c plus the field-e objects that are not also in c.
     e_only = e[np.setdiff1d(np.arange(len(e)), matches['index_b'])]
     common = [n for n in c.colnames if n in e_only.colnames]
     ngc628 = vstack([c[common], e_only[common]], metadata_conflicts='silent')
-    catalogues = {'ngc628': ngc628, 'ngc1433': legus(data, 'ngc1433'),
-                  'ngc1566': legus(data, 'ngc1566'),
-                  'ngc3351': legus(data, 'ngc3351', class_column=class_3351)}
+    catalogs = {'ngc628': ngc628, 'ngc1433': legus(data, 'ngc1433'),
+                'ngc1566': legus(data, 'ngc1566'),
+                'ngc3351': legus(data, 'ngc3351', class_column=class_3351)}
     print(f'NGC 628 (c+e): {len(c)} + {len(e_only)} rows (the {len(matches)} overlap '
           f'matches counted once, from c)')
-    for galaxy, tbl in catalogues.items():
+    for galaxy, tbl in catalogs.items():
         dm = distance_modulus(DISTANCES[galaxy] * u.Mpc)
-        counts = colour_box_counts({'LEGUS': tbl}, distance_modulus=dm,
-                                   classes=('1', '2', '3', '1+2'))
+        counts = color_box_counts({'LEGUS': tbl}, distance_modulus=dm,
+                                  classes=('1', '2', '3', '1+2'))
         info = counts.meta['methods']['LEGUS']
         print(f"\n{galaxy}: distance {DISTANCES[galaxy]} Mpc, distance modulus "
               f"{dm.value:.2f} mag, V < {dm.value - 7.8:.2f}; {info['n_bright']} objects "
-              f"brighter than M_V = -7.8 ({info['n_bright_no_colour']} without U-B or V-I)")
+              f"brighter than M_V = -7.8 ({info['n_bright_no_color']} without U-B or V-I)")
         print('  class  box1 box2 box3 box4   | paper LG: box1 box2 box3 box4')
         for label in ('1', '2', '3', '1+2'):
             ours = counts['LEGUS'][counts['class'] == label].tolist()
@@ -212,11 +212,11 @@ def colour_boxes(data, c, e, matches):
             print(f'  {label:>5} ' + ''.join(f'{n:5d}' for n in ours) + '   |          '
                   + ''.join(f'{n:5d}' for n in paper))
     # The NGC 1566 file has three classifications: which one is the paper's LEGUS?
-    tbl = catalogues['ngc1566']
+    tbl = catalogs['ngc1566']
     dm = distance_modulus(DISTANCES['ngc1566'] * u.Mpc)
-    counts = colour_box_counts({'hybrid': (tbl, 'class'), 'human': (tbl, 'class_human'),
-                                'ml': (tbl, 'class_ml')}, distance_modulus=dm,
-                               classes=('1', '2', '3', '1+2'))
+    counts = color_box_counts({'hybrid': (tbl, 'class'), 'human': (tbl, 'class_human'),
+                               'ml': (tbl, 'class_ml')}, distance_modulus=dm,
+                              classes=('1', '2', '3', '1+2'))
     counts['paper_LG'] = [PAPER_LG['ngc1566'][k][b - 1]
                           for k, b in zip(counts['class'], counts['box'])]
     print('\nNGC 1566, the three class columns of the file (QR over hybrid, human, ml):')
@@ -274,18 +274,18 @@ def bright_end(data, c):
         show(result, '.2f')
 
 
-def plot_colour_colour_ngc1566(data, plots):
-    from astro_clusterclass.visualization import plot_colour_colour
+def plot_color_color_ngc1566(data, plots):
+    from astro_clusterclass.visualization import plot_color_color
     tbl = legus(data, 'ngc1566')
     track = read_bc03_track(data / 'bc03_phangs' / 'bc03_solar_hst_vega_colours.csv')
     dm = distance_modulus(DISTANCES['ngc1566'] * u.Mpc).value
     v = tbl['mag_F555W'].filled(np.nan).value
     bright = tbl[np.isfinite(v) & (v - dm < -7.8)]
-    ax = plot_colour_colour(bright, class_column='class_human', classes=(1, 2, 3),
-                            track=track,
-                            title='LEGUS NGC 1566, three-human classes, $M_V < -7.8$')
-    ax.figure.savefig(plots / 'ngc1566_colour_colour.png', dpi=90)
-    print(f"\nplot: {plots / 'ngc1566_colour_colour.png'}")
+    ax = plot_color_color(bright, class_column='class_human', classes=(1, 2, 3),
+                          track=track,
+                          title='LEGUS NGC 1566, three-human classes, $M_V < -7.8$')
+    ax.figure.savefig(plots / 'ngc1566_color_color.png', dpi=90)
+    print(f"\nplot: {plots / 'ngc1566_color_color.png'}")
 
 
 def main(argv=None):
@@ -306,11 +306,11 @@ def main(argv=None):
     table2_qr()
     ngc1566_agreement(args.data, plots)
     c, e, matches = ngc628_overlap(args.data)
-    colour_boxes(args.data, c, e, matches)
+    color_boxes(args.data, c, e, matches)
     ngc1566_science(args.data)
     bright_end(args.data, c)
     if plots:
-        plot_colour_colour_ngc1566(args.data, plots)
+        plot_color_color_ngc1566(args.data, plots)
 
 
 if __name__ == '__main__':

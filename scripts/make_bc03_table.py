@@ -32,9 +32,9 @@ from astropy import units as u
 from astropy.table import QTable
 
 OUT = os.path.join(os.path.dirname(__file__), os.pardir, 'astro_clusterclass', 'data')
-COLOURS = {'ub': ('F336W', 'F438W'), 'vi': ('F555W', 'F814W'),
-           'bv': ('F438W', 'F555W'), 'nuvb': ('F275W', 'F438W'),
-           'nuvu': ('F275W', 'F336W')}
+COLORS = {'ub': ('F336W', 'F438W'), 'vi': ('F555W', 'F814W'),
+          'bv': ('F438W', 'F555W'), 'nuvb': ('F275W', 'F438W'),
+          'nuvu': ('F275W', 'F336W')}
 BANDS = ('F275W', 'F336W', 'F438W', 'F555W', 'F814W')
 GALAXY = 'ngc3351'
 
@@ -43,11 +43,11 @@ def bc03_table(shared):
     folder = os.path.join(shared, 'bc03_phangs')
     track = QTable()
     track['age'] = (np.load(os.path.join(folder, 'age_mod_sol.npy')) * u.Myr).to(u.yr)
-    for colour, (blue, red) in COLOURS.items():
-        values = np.load(os.path.join(folder, f'model_{colour}_sol.npy'))
+    for color, (blue, red) in COLORS.items():
+        values = np.load(os.path.join(folder, f'model_{color}_sol.npy'))
         # 1e-5 mag is far below any use and keeps the shipped file small.
-        track[colour] = np.round(values, 5) * u.mag
-        track[colour].description = f'{blue} - {red} (Vega)'
+        track[color] = np.round(values, 5) * u.mag
+        track[color].description = f'{blue} - {red} (Vega)'
     track['age'].description = 'SSP age'
     track.meta['model'] = ('Bruzual & Charlot (2003), MNRAS 344, 1000: simple stellar '
                            'population, solar metallicity (Z = 0.02), HST Vega colours')

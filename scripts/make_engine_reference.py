@@ -42,11 +42,12 @@ def main(argv=None):
                              return_probabilities=True, chunk_size=64)
         keep = ['id', 'class_flag', 'class_compactnet', 'prob_compactnet', 'class_mode',
                 'class_quality', 'prob_1', 'prob_2', 'prob_3', 'prob_4']
-        ref = QTable(out[keep], meta={'precision': out.meta['classification']['precision'], 'field': FIELD,
+        step = out.meta['classification']
+        ref = QTable(out[keep], meta={'precision': step['precision'], 'field': FIELD,
                                       'made_by': 'scripts/make_engine_reference.py'})
         path = os.path.join(args.out_dir, f'engine_reference_{precision}.ecsv')
         ref.write(path, overwrite=True)
-        print(path, out.meta['classification']['precision'], int(out.meta['classification']['n_classified']), 'classified')
+        print(path, step['precision'], int(step['n_classified']), 'classified')
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ and prints the numbers quoted there:
   (F814W, F555W, F336W + F438W; Lupton et al. asinh scaling);
 * ``gallery_classes.png``: F555W stamps of classes 1-4;
 * ``gallery_subclasses.png``: RGB stamps of every label (1, 2, 3, 4.1 … 4.12);
-* ``ci_colours.png``: concentration index of stars and class-1 clusters,
+* ``ci_colors.png``: concentration index of stars and class-1 clusters,
   and the U−B vs V−I diagram of clusters by age with the boxes and the
   BC03 track;
 
@@ -37,10 +37,10 @@ from photutils.aperture import (ApertureStats, CircularAnnulus, CircularAperture
                                 aperture_photometry)
 
 from astro_clusterclass import make_cutouts  # noqa: E402
-from astro_clusterclass.compare import agreement_fractions, assign_colour_boxes  # noqa: E402
+from astro_clusterclass.compare import agreement_fractions, assign_color_boxes  # noqa: E402
 from astro_clusterclass.datasets import (DEFAULT_SUBCLASS_FRACTIONS, bc03_track,  # noqa: E402
                                          make_cluster_field, relabel_classes)
-from astro_clusterclass.visualization import plot_colour_colour, plot_gallery  # noqa: E402
+from astro_clusterclass.visualization import plot_color_color, plot_gallery  # noqa: E402
 
 LABEL_ORDER = ('1', '2', '3', '4.1', '4.2', '4.3', '4.4', '4.5', '4.6', '4.7', '4.8', '4.9',
                '4.10', '4.11', '4.12')
@@ -59,8 +59,8 @@ def _scaled(channel, lo=1.0, hi=99.8, region=1.0):
     """
     ny, nx = channel.shape
     ky, kx = max(3, int(round(region * ny))), max(3, int(round(region * nx)))
-    centre = channel[(ny - ky) // 2:(ny - ky) // 2 + ky, (nx - kx) // 2:(nx - kx) // 2 + kx]
-    low, high = np.percentile(centre, [lo, hi])
+    center = channel[(ny - ky) // 2:(ny - ky) // 2 + ky, (nx - kx) // 2:(nx - kx) // 2 + kx]
+    low, high = np.percentile(center, [lo, hi])
     return (channel - low) / max(high - low, 1e-12)
 
 
@@ -108,7 +108,7 @@ def measure_ci(out):
 
 def measure_boxes():
     field = make_cluster_field((2000, 2000), 2000, seed=5, class_fractions={1: 1, 2: 1, 3: 1})
-    t = assign_colour_boxes(field.truth)
+    t = assign_color_boxes(field.truth)
     age = t['age'].to_value(u.yr)
     box = np.ma.filled(t['box'], 0)
     print('Colour boxes (truth magnitudes) of classes 1-3, 2000x2000 px field, seed 5')
@@ -196,21 +196,21 @@ def figures(out, stars, clusters, boxes_table):
     track['age'] = track['age'].to(u.Myr)
     tbl = boxes_table
     # Boxes and the BC03 track from the package's plot, points by age here.
-    plot_colour_colour(tbl[:0], track=track, ax=ax2, title='classes 1-3 by age (truth)')
+    plot_color_color(tbl[:0], track=track, ax=ax2, title='classes 1-3 by age (truth)')
     age = tbl['age'].to_value(u.yr)
     ub = np.ma.filled(tbl['ub'].to_value(u.mag), np.nan)
     vi = np.ma.filled(tbl['vi'].to_value(u.mag), np.nan)
-    for name, sel, colour in (('< 10 Myr', age < 1e7, 'tab:blue'),
-                              ('10-100 Myr', (age >= 1e7) & (age < 1e8), 'tab:green'),
-                              ('0.1-1 Gyr', (age >= 1e8) & (age <= 1e9), 'goldenrod'),
-                              ('> 1 Gyr', age > 1e9, 'tab:red')):
-        ax2.scatter(vi[sel], ub[sel], s=3, alpha=0.5, color=colour,
+    for name, sel, color in (('< 10 Myr', age < 1e7, 'tab:blue'),
+                             ('10-100 Myr', (age >= 1e7) & (age < 1e8), 'tab:green'),
+                             ('0.1-1 Gyr', (age >= 1e8) & (age <= 1e9), 'goldenrod'),
+                             ('> 1 Gyr', age > 1e9, 'tab:red')):
+        ax2.scatter(vi[sel], ub[sel], s=3, alpha=0.5, color=color,
                     label=f'{name} ({int(sel.sum())})')
     handles, names = ax2.get_legend_handles_labels()
     keep = [i for i, n in enumerate(names) if not n.startswith('0 objects')]
     ax2.legend([handles[i] for i in keep], [names[i] for i in keep], fontsize=7,
                loc='lower right')
-    fig.savefig(os.path.join(out, 'ci_colours.png'), dpi=80)
+    fig.savefig(os.path.join(out, 'ci_colors.png'), dpi=80)
     plt.close(fig)
 
 

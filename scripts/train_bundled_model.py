@@ -97,7 +97,7 @@ def main():
                            'only (no real HST images). Use it on simulated data or as a '
                            'start for fine-tuning; train or load a model made from human '
                            'classifications for real galaxies.',
-            'licence': 'BSD-3-Clause'}
+            'license': 'BSD-3-Clause'}
     os.makedirs(args.out_dir, exist_ok=True)
     tmp = os.path.join(args.out_dir, 'compactnet_sim_v1.tmp.safetensors')
     save_checkpoint(model, tmp, meta=meta, overwrite=True)

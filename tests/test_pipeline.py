@@ -24,7 +24,7 @@ def demo(tmp_path_factory):
 def test_simulated_run_writes_every_product(demo):
     out, result = demo
     expected = {'classified.fits', 'classified.ecsv', 'regions.reg', 'summary.txt',
-                'colour_colour.png', 'confusion_matrix.png', 'gallery.png'}
+                'color_color.png', 'confusion_matrix.png', 'gallery.png'}
     assert expected <= set(os.listdir(out))
     assert {f'field_{b.lower()}.fits' for b in BANDS} <= set(os.listdir(out / 'images'))
     tbl = QTable.read(out / 'classified.ecsv')

@@ -32,7 +32,8 @@ def subcommand_modules():
     >>> subcommand_modules()
     ['run', 'simulate', 'classify', 'train', 'compare', 'regions', 'cutouts']
     """
-    names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith('_')]
+    names = [m.name for m in pkgutil.iter_modules(__path__)
+             if not m.name.startswith('_') and not m.ispkg]  # not tests/
     return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
 
 
@@ -43,9 +44,9 @@ def build_parser():
     Examples
     --------
     >>> from astro_clusterclass.cli import build_parser
-    >>> args = build_parser().parse_args(['regions', 'catalogue.ecsv', '-o', 'catalogue.reg'])
+    >>> args = build_parser().parse_args(['regions', 'catalog.ecsv', '-o', 'catalog.reg'])
     >>> args.command, args.catalog, args.output
-    ('regions', 'catalogue.ecsv', 'catalogue.reg')
+    ('regions', 'catalog.ecsv', 'catalog.reg')
     """
     parser = argparse.ArgumentParser(
         prog='clusterclass',

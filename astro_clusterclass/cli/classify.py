@@ -11,6 +11,7 @@ from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
 __all__ = ['add_parser', 'run']
 
+
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         'classify', help='classify candidates with a model or an ensemble',

@@ -4,8 +4,8 @@ import os
 
 from astropy import units as u
 
-from .._utils.files import atomic_path, check_output
-from ..compare import NORMALISING_MV, compare_catalogs, read_bc03_track
+from .._utils.files import check_output
+from ..compare import NORMALIZING_MV, compare_catalogs, read_bc03_track
 from ._common import read_catalog
 
 __all__ = ['add_parser', 'run']
@@ -60,7 +60,7 @@ def add_parser(subparsers):
     distance = parser.add_mutually_exclusive_group()
     distance.add_argument('--distance-modulus', type=float, default=None, metavar='MAG',
                           help=f'distance modulus, for the colour-box counts at '
-                               f'M_V < {NORMALISING_MV:g}')
+                               f'M_V < {NORMALIZING_MV:g}')
     distance.add_argument('--distance', type=float, default=None, metavar='MPC',
                           help='distance in Mpc (instead of --distance-modulus)')
     parser.add_argument('--track', default=None, metavar='PATH',
@@ -97,7 +97,7 @@ def run(args):
     """
     import matplotlib
     matplotlib.use('Agg')  # files only; never open a window
-    import matplotlib.pyplot as plt
+    from ..visualization import plot_comparison
 
     tbl_a = read_catalog(args.catalog_a, format=args.format_a,
                          class_column=args.class_column_a)
@@ -113,17 +113,15 @@ def run(args):
         distance_modulus=args.distance * u.Mpc if args.distance is not None
         else args.distance_modulus)
     track = read_bc03_track(args.track) if args.track else None
-    figures = _figures(result, track)
-    for name in [*result.tables(), *figures]:  # nothing is written if one exists
+    # Nothing is written if one file exists: the tables are checked here, the
+    # figures by plot_comparison before it writes any.
+    for name in result.tables():
         check_output(os.path.join(args.output, name), overwrite=args.overwrite,
                      parameter='output_dir')
+    figures = plot_comparison(result, track=track, output_dir=args.output,
+                              overwrite=args.overwrite, dpi=100)
     written = result.write(args.output, overwrite=args.overwrite)
-    for name, make in figures.items():
-        fig = make()
-        written.append(os.path.join(args.output, name))
-        with atomic_path(written[-1]) as tmp:
-            fig.savefig(tmp, dpi=100)
-        plt.close(fig)
+    written += [os.path.join(args.output, name) for name in figures]
     print(result.summary())
     print(f'wrote {len(written)} files to {args.output}')
 
@@ -148,31 +146,3 @@ def _check_arguments(args, tbl_a, tbl_b):
             msg = f'--property {prop!r} is not a column of catalogue A'
             raise ValueError(msg)
     return same
-
-
-def _figures(result, track):
-    """File name → function making the figure, for every plot of the report."""
-    from ..visualization import (plot_agreement_vs_property, plot_colour_colour,
-                                 plot_confusion_grid)
-
-    a, b = result.name_a, result.name_b
-    titles = {'counts': 'counts', 'mean': 'no ground truth (mean)',
-              'truth_a': f'{a} as truth', 'truth_b': f'{b} as truth'}
-    figures = {'confusion.png': lambda: plot_confusion_grid(
-        {titles[k]: v for k, v in result.confusion.items()}, ncols=2,
-        label_a=f'{a} class', label_b=f'{b} class')}
-    for prop, trend in result.trends.items():
-        figures[f'agreement_vs_{prop}.png'] = (
-            lambda trend=trend: plot_agreement_vs_property({f'{a} vs {b}': trend}))
-    if result.distance_modulus is None and track is None:
-        return figures
-    for name, (tbl, column) in result.catalogs.items():
-        bright = result.bright_objects(name)
-        shown = tbl if bright is None else bright
-        title = name if bright is None else f'{name}, M_V < {result.mv_limit:g}'
-        safe = ''.join(c if c.isalnum() or c in '-_' else '_' for c in name)
-        figures[f'colour_colour_{safe}.png'] = (
-            lambda shown=shown, column=column, title=title: plot_colour_colour(
-                shown, class_column=column, classes=(1, 2, 3), track=track,
-                title=title).figure)
-    return figures

@@ -8,16 +8,16 @@ Comparing classifications: cross-matching, agreement and the colour-colour figur
 from ..io.bc03 import read_bc03_track  # noqa: F401
 from .agreement import (agreement_fractions, agreement_vs_property,  # noqa: F401
                         confusion_matrix, mean_with_error)
-from .colour_boxes import (COLOUR_BOX_CLASSES, COLOUR_BOXES, NORMALISING_MV,  # noqa: F401
-                           QR_MIN_COUNT, assign_colour_boxes, colour_box_counts,
-                           quality_ratio)
+from .color_boxes import (COLOR_BOX_CLASSES, COLOR_BOXES, NORMALIZING_MV,  # noqa: F401
+                          QR_MIN_COUNT, assign_color_boxes, color_box_counts,
+                          quality_ratio)
 from .crossmatch import crossmatch, in_footprint  # noqa: F401
-from .crowding import neighbour_count  # noqa: F401
+from .crowding import neighbor_count  # noqa: F401
 from .report import CONFUSION_NORMALIZATIONS, CatalogComparison, compare_catalogs  # noqa: F401
-from .tracks import TRACK_COLOURS  # noqa: F401
+from .tracks import TRACK_COLORS  # noqa: F401
 
 __all__ = ['crossmatch', 'in_footprint', 'agreement_fractions', 'confusion_matrix',
-           'agreement_vs_property', 'mean_with_error', 'COLOUR_BOXES',
-           'COLOUR_BOX_CLASSES', 'NORMALISING_MV', 'QR_MIN_COUNT', 'assign_colour_boxes',
-           'colour_box_counts', 'quality_ratio', 'neighbour_count', 'read_bc03_track',
-           'TRACK_COLOURS', 'compare_catalogs', 'CatalogComparison', 'CONFUSION_NORMALIZATIONS']
+           'agreement_vs_property', 'mean_with_error', 'COLOR_BOXES',
+           'COLOR_BOX_CLASSES', 'NORMALIZING_MV', 'QR_MIN_COUNT', 'assign_color_boxes',
+           'color_box_counts', 'quality_ratio', 'neighbor_count', 'read_bc03_track',
+           'TRACK_COLORS', 'compare_catalogs', 'CatalogComparison', 'CONFUSION_NORMALIZATIONS']

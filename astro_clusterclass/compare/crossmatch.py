@@ -70,8 +70,8 @@ def _plane(coords_a, coords_b):
     """
     icrs_a, icrs_b = coords_a.icrs, coords_b.icrs
     xyz = np.concatenate([icrs_a.cartesian.xyz.value, icrs_b.cartesian.xyz.value], axis=1)
-    centre = SkyCoord(CartesianRepresentation(*xyz.mean(axis=1)), frame='icrs')
-    frame = SkyCoord(centre.ra, centre.dec, frame='icrs').skyoffset_frame()
+    center = SkyCoord(CartesianRepresentation(*xyz.mean(axis=1)), frame='icrs')
+    frame = SkyCoord(center.ra, center.dec, frame='icrs').skyoffset_frame()
     planar = []
     for coords in (icrs_a, icrs_b):
         offset = coords.transform_to(frame)

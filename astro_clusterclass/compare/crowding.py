@@ -2,7 +2,7 @@
 A crowding measure from the catalogue itself.
 
 The paper's crowding bins (§4.3) use DOLPHOT's V-band "crowd" parameter,
-which a catalogue such as LEGUS does not carry. `neighbour_count` gives a
+which a catalogue such as LEGUS does not carry. `neighbor_count` gives a
 simple substitute computed from positions alone: the number of other
 candidates within a radius.
 """
@@ -13,10 +13,10 @@ from scipy.spatial import cKDTree
 from .._utils.validation import positive_float
 from ..tables import check_table, pixel_positions
 
-__all__ = ['neighbour_count']
+__all__ = ['neighbor_count']
 
 
-def neighbour_count(tbl, *, radius=20.0, columns=None, wcs=None):
+def neighbor_count(tbl, *, radius=20.0, columns=None, wcs=None):
     """
     Number of other candidates within ``radius`` pixels of each row.
 
@@ -40,9 +40,9 @@ def neighbour_count(tbl, *, radius=20.0, columns=None, wcs=None):
     Examples
     --------
     >>> from astropy.table import QTable
-    >>> from astro_clusterclass.compare import neighbour_count
+    >>> from astro_clusterclass.compare import neighbor_count
     >>> tbl = QTable({'x': [0.0, 3.0, 100.0], 'y': [0.0, 4.0, 0.0]})
-    >>> neighbour_count(tbl, radius=5).tolist()
+    >>> neighbor_count(tbl, radius=5).tolist()
     [1.0, 1.0, 0.0]
     """
     check_table(tbl)

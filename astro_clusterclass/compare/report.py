@@ -19,7 +19,7 @@ from .._utils.files import atomic_path, check_output
 from .._utils.validation import check_float
 from ..tables import check_table
 from .agreement import agreement_fractions, agreement_vs_property, confusion_matrix
-from .colour_boxes import NORMALISING_MV, colour_box_counts
+from .color_boxes import NORMALIZING_MV, color_box_counts
 from .crossmatch import crossmatch
 
 __all__ = ['CatalogComparison', 'compare_catalogs', 'CONFUSION_NORMALIZATIONS']
@@ -28,9 +28,6 @@ __all__ = ['CatalogComparison', 'compare_catalogs', 'CONFUSION_NORMALIZATIONS']
 #: `~astro_clusterclass.compare.confusion_matrix` (counts, no ground truth,
 #: A as the truth, B as the truth).
 CONFUSION_NORMALIZATIONS = {'counts': None, 'mean': 'mean', 'truth_a': 'a', 'truth_b': 'b'}
-
-# Columns of `colour_box_counts` besides the one per method.
-_BOX_COLUMNS = ('class', 'box', 'qr')
 
 
 class CatalogComparison:
@@ -59,7 +56,7 @@ class CatalogComparison:
         Property (a column of catalog A) → agreement versus it in
         equal-number bins (QTable).
     color_boxes : `~astropy.table.QTable` or None
-        `~astro_clusterclass.compare.colour_box_counts` of both catalogs,
+        `~astro_clusterclass.compare.color_box_counts` of both catalogs,
         when a distance modulus was given.
     distance_modulus : float or None
         Distance modulus (mag).
@@ -68,6 +65,17 @@ class CatalogComparison:
         limit are counted in colour boxes (`bright_objects`).
     files : list of str
         Paths written by `write` (empty until then).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.compare import compare_catalogs
+    >>> from astro_clusterclass.datasets import make_cluster_field, relabel_classes
+    >>> truth = make_cluster_field((300, 300), 60, seed=1).truth
+    >>> comparison = compare_catalogs(truth, relabel_classes(truth, seed=0))
+    >>> comparison.n_compared, sorted(comparison.confusion)
+    (60, ['counts', 'mean', 'truth_a', 'truth_b'])
+    >>> comparison.color_boxes is None  # no distance modulus given
+    True
     """
 
     def __init__(self, *, name_a, name_b, catalogs, matches, pairs, column_a, column_b,
@@ -155,7 +163,7 @@ class CatalogComparison:
             ``matches.ecsv`` (when catalogs were cross-matched),
             ``agreement.ecsv``, ``confusion_<name>.ecsv`` (each of
             `CONFUSION_NORMALIZATIONS`), ``agreement_vs_<property>.ecsv``
-            and ``colour_boxes.ecsv`` (with a distance modulus) → table.
+            and ``color_boxes.ecsv`` (with a distance modulus) → table.
         """
         out = {}
         if self.matches is not None:
@@ -166,7 +174,7 @@ class CatalogComparison:
         for prop, trend in self.trends.items():
             out[f'agreement_vs_{prop}.ecsv'] = trend
         if self.color_boxes is not None:
-            out['colour_boxes.ecsv'] = self.color_boxes
+            out['color_boxes.ecsv'] = self.color_boxes
         return out
 
     def write(self, output_dir, *, overwrite=False):
@@ -227,7 +235,7 @@ def _properties(properties, tbl_a):
 
 def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_b='class',
                      name_a=None, name_b=None, radius=2.0, footprint=None, properties=None,
-                     n_bins=4, distance_modulus=None, mv_limit=NORMALISING_MV,
+                     n_bins=4, distance_modulus=None, mv_limit=NORMALIZING_MV,
                      output_dir=None, overwrite=False):
     """
     Compare two classifications as Whitmore et al. (2021) do, in one call.
@@ -269,7 +277,7 @@ def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_
         ``mag_F555W`` and ``mag_F814W``).
     mv_limit : float, optional
         Absolute V magnitude limit of the colour-box counts (default
-        :data:`~astro_clusterclass.compare.NORMALISING_MV`, −7.8).
+        :data:`~astro_clusterclass.compare.NORMALIZING_MV`, −7.8).
     output_dir : str or path-like, optional
         Write the report tables there (see `CatalogComparison.write`).
     overwrite : bool, optional
@@ -342,12 +350,6 @@ def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_
     mv_limit = check_float(mv_limit, 'mv_limit')
     if distance_modulus is not None:
         distance_modulus = _modulus(distance_modulus, parameter='distance_modulus')
-        for parameter, name in (('name_a', name_a), ('name_b', name_b)):
-            if name in _BOX_COLUMNS:
-                msg = (f'{parameter}={name!r} would be a column of the colour-box counts, '
-                       f'which already has the columns {_BOX_COLUMNS}; give another '
-                       f'{parameter}')
-                raise ValueError(msg)
 
     if one_catalog:
         matches, pairs = None, tbl_a
@@ -364,8 +366,8 @@ def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_
     catalogs = {name_a: (tbl_a, class_column_a), name_b: (tbl_b, class_column_b)}
     color_boxes = None
     if distance_modulus is not None:
-        color_boxes = colour_box_counts(catalogs, distance_modulus=distance_modulus,
-                                        abs_mag_limit=mv_limit)
+        color_boxes = color_box_counts(catalogs, distance_modulus=distance_modulus,
+                                       abs_mag_limit=mv_limit)
     result = CatalogComparison(
         name_a=name_a, name_b=name_b, catalogs=catalogs, matches=matches, pairs=pairs,
         column_a=column_a, column_b=column_b,

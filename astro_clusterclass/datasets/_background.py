@@ -21,8 +21,8 @@ import numpy as np
 from astropy import units as u
 from scipy import ndimage, sparse
 
-from ._photometry import (apparent_magnitudes, colours_to_magnitudes, mag_to_rate,
-                          ssp_colours)
+from ._photometry import (apparent_magnitudes, colors_to_magnitudes, mag_to_rate,
+                          ssp_colors)
 
 __all__ = ['COARSE', 'DISC_SCALE_LENGTH', 'DISC_CENTRAL_SB', 'SKY_RATE', 'READ_NOISE',
            'SATURATION_ELECTRONS', 'GalaxyModel', 'bilinear_upsample', 'add_noise',
@@ -81,22 +81,22 @@ class GalaxyModel:
     pc_per_pixel : float
         Physical size of a pixel at the galaxy's distance.
     rng : `numpy.random.Generator`
-    centre : tuple of float, optional
+    center : tuple of float, optional
         Galaxy centre (x, y) in pixels; default ``(0.55 nx, 0.45 ny)``.
     """
 
-    def __init__(self, shape, pc_per_pixel, rng, *, centre=None):
+    def __init__(self, shape, pc_per_pixel, rng, *, center=None):
         self.shape = tuple(shape)
         ny, nx = self.shape
-        self.centre = ((0.55 * (nx - 1), 0.45 * (ny - 1)) if centre is None
-                       else tuple(float(c) for c in centre))
+        self.center = ((0.55 * (nx - 1), 0.45 * (ny - 1)) if center is None
+                       else tuple(float(c) for c in center))
         self.axis_ratio = rng.uniform(0.55, 0.9)
         self.position_angle = rng.uniform(0.0, np.pi)
         self.scale_length = DISC_SCALE_LENGTH.to_value(u.pc) / pc_per_pixel
         nyc, nxc = -(-ny // COARSE), -(-nx // COARSE)
         yc = np.arange(nyc) * COARSE + (COARSE - 1) / 2
         xc = np.arange(nxc) * COARSE + (COARSE - 1) / 2
-        xx, yy = np.meshgrid(xc - self.centre[0], yc - self.centre[1])
+        xx, yy = np.meshgrid(xc - self.center[0], yc - self.center[1])
         c, s = np.cos(self.position_angle), np.sin(self.position_angle)
         xm = xx * c + yy * s
         ym = (-xx * s + yy * c) / self.axis_ratio
@@ -156,9 +156,9 @@ class GalaxyModel:
         """
         pixel_mag = 2.5 * np.log10(1.0 / 0.04 ** 2)  # mag/arcsec² → mag/pixel
         v_rate = mag_to_rate(surface_brightness + pixel_mag, zp_vega[3])
-        old = apparent_magnitudes(colours_to_magnitudes(0.0, ssp_colours([4e9] * u.yr)),
+        old = apparent_magnitudes(colors_to_magnitudes(0.0, ssp_colors([4e9] * u.yr)),
                                   [0.1], 0.0, photometry=photometry)[0]
-        young = apparent_magnitudes(colours_to_magnitudes(0.0, ssp_colours([2e7] * u.yr)),
+        young = apparent_magnitudes(colors_to_magnitudes(0.0, ssp_colors([2e7] * u.yr)),
                                     [0.2], 0.0, photometry=photometry)[0]
         old_full = bilinear_upsample(self.disc, self.shape, COARSE)
         young_full = bilinear_upsample(self.young, self.shape, COARSE)

@@ -278,7 +278,7 @@ def _place_independent(labels, shape, galaxy, rng, min_sep):
     """
     Positions of the independent candidates, at least ``min_sep`` apart.
 
-    The galaxy centre is taken first (``'centre'`` placements), then the
+    The galaxy centre is taken first (``'center'`` placements), then the
     labels in the order of their first appearance in ``labels``, each from
     the positions its `~._population.Recipe` asks for.
     """
@@ -286,12 +286,12 @@ def _place_independent(labels, shape, galaxy, rng, min_sep):
     x = np.full(len(labels), np.nan)
     y = np.full(len(labels), np.nan)
     for i, label in enumerate(labels):
-        if RECIPES[label].placement == 'centre':
-            x[i], y[i] = galaxy.centre
-            placer.add(*galaxy.centre)
+        if RECIPES[label].placement == 'center':
+            x[i], y[i] = galaxy.center
+            placer.add(*galaxy.center)
     for label in dict.fromkeys(labels):
         recipe = RECIPES[label]
-        if recipe.placement == 'centre':
+        if recipe.placement == 'center':
             continue
         todo = [i for i, lab in enumerate(labels) if lab == label]
         tries = 0
@@ -318,10 +318,10 @@ def _independent_labels(counts, shape, galaxy, rng):
     labels = [label for label, count in counts.items()
               if RECIPES[label].placement != 'parent' for _ in range(count)]
     labels = [labels[i] for i in rng.permutation(len(labels))]
-    cx, cy = galaxy.centre
+    cx, cy = galaxy.center
     inside = _MARGIN <= cx <= nx - 1 - _MARGIN and _MARGIN <= cy <= ny - 1 - _MARGIN
     if not inside:  # pragma: no cover - the centre is always inside
-        labels = ['4.1' if RECIPES[lab].placement == 'centre' else lab for lab in labels]
+        labels = ['4.1' if RECIPES[lab].placement == 'center' else lab for lab in labels]
     return labels
 
 

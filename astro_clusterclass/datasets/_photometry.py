@@ -25,11 +25,11 @@ from astropy.utils.data import get_pkg_data_path
 
 from ..io import read_bc03_track
 
-__all__ = ['bc03_track', 'default_photometry', 'ssp_colours',
-           'mass_to_light_v', 'absolute_magnitudes', 'distance_modulus',
+__all__ = ['bc03_track', 'default_photometry', 'ssp_colors',
+           'mass_to_light_v', 'absolute_magnitudes',
            'apparent_magnitudes', 'mag_to_rate', 'rate_to_mag', 'SOLAR_MV',
            'ML_V_OLD', 'ML_V_SLOPE', 'ML_V_YOUNG_AGE', 'TRACK_MAX_AGE',
-           'colours_to_magnitudes']
+           'colors_to_magnitudes']
 
 #: Absolute V magnitude of the Sun (Vega system; Willmer 2018, ApJS 236, 47).
 SOLAR_MV = 4.81
@@ -133,7 +133,7 @@ def _as_years(age, parameter='age'):
     return values
 
 
-def ssp_colours(age):
+def ssp_colors(age):
     """
     BC03 solar SSP colours at the given ages (linear in log age).
 
@@ -146,14 +146,14 @@ def ssp_colours(age):
 
     Returns
     -------
-    colours : dict
+    colors : dict
         ``'ub'``, ``'vi'``, ``'bv'``, ``'nuvb'``, ``'nuvu'`` → float arrays (mag).
 
     Examples
     --------
     >>> import astropy.units as u
-    >>> from astro_clusterclass.datasets._photometry import ssp_colours
-    >>> c = ssp_colours([1e6, 1e8] * u.yr)
+    >>> from astro_clusterclass.datasets._photometry import ssp_colors
+    >>> c = ssp_colors([1e6, 1e8] * u.yr)
     >>> c['ub'].round(2).tolist(), c['vi'].round(2).tolist()
     ([-1.65, -0.59], [-0.33, 0.45])
     """
@@ -229,33 +229,17 @@ def absolute_magnitudes(age, mass):
         msg = 'mass must be positive and finite'
         raise ValueError(msg)
     mv = SOLAR_MV + 2.5 * np.log10(mass_to_light_v(years * u.yr)) - 2.5 * np.log10(msun)
-    return colours_to_magnitudes(mv, ssp_colours(years * u.yr))
+    return colors_to_magnitudes(mv, ssp_colors(years * u.yr))
 
 
-def colours_to_magnitudes(v, colours):
-    """(N, 5) magnitudes from V (F555W) and a dict of colours (see `ssp_colours`)."""
-    v = np.broadcast_to(np.asarray(v, dtype=float), np.shape(colours['bv']))
-    b = v + colours['bv']
-    uu = b + colours['ub']
-    nuv = uu + colours['nuvu']
-    i = v - colours['vi']
+def colors_to_magnitudes(v, colors):
+    """(N, 5) magnitudes from V (F555W) and a dict of colours (see `ssp_colors`)."""
+    v = np.broadcast_to(np.asarray(v, dtype=float), np.shape(colors['bv']))
+    b = v + colors['bv']
+    uu = b + colors['ub']
+    nuv = uu + colors['nuvu']
+    i = v - colors['vi']
     return np.stack([nuv, uu, b, v, i], axis=-1)
-
-
-def distance_modulus(distance):
-    """
-    Distance modulus ``5 log10(d / 10 pc)``.
-
-    Raises
-    ------
-    TypeError
-        If ``distance`` has no length units.
-    """
-    if not isinstance(distance, u.Quantity) or distance.unit.physical_type != 'length':
-        msg = (f'distance must be a Quantity with length units (e.g. 10 * u.Mpc), '
-               f'got {distance!r}')
-        raise TypeError(msg)
-    return 5.0 * np.log10(distance.to_value(u.pc) / 10.0)
 
 
 def apparent_magnitudes(absolute, ebv, dmod, *, photometry=None):

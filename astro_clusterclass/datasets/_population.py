@@ -16,8 +16,8 @@ from astropy import units as u
 from ..bands import BANDS
 from ..classes import SUBCLASSES
 from ._morphology import stamp_size_for
-from ._photometry import (absolute_magnitudes, apparent_magnitudes, colours_to_magnitudes,
-                          mag_to_rate, rate_to_mag, ssp_colours)
+from ._photometry import (absolute_magnitudes, apparent_magnitudes, colors_to_magnitudes,
+                          mag_to_rate, rate_to_mag, ssp_colors)
 from ._psf import OVERSAMPLING, PSF_RADIUS, _padded
 
 __all__ = ['LABELS', 'DEFAULT_CLASS_FRACTIONS', 'DEFAULT_SUBCLASS_FRACTIONS',
@@ -42,10 +42,10 @@ del _total
 
 #: Red-supergiant colours (Vega; approximate Johnson colours of K-M
 #: supergiants, used for the red single stars): U-B, B-V, V-I, NUV-U.
-RSG_COLOURS = {'ub': 1.3, 'bv': 1.6, 'vi': 1.9, 'nuvu': 1.6}
+RSG_COLORS = {'ub': 1.3, 'bv': 1.6, 'vi': 1.9, 'nuvu': 1.6}
 
 
-def _normalise(fractions, allowed, parameter):
+def _normalize(fractions, allowed, parameter):
     if not hasattr(fractions, 'items'):
         msg = f'{parameter} must be a mapping label → fraction, got {type(fractions).__name__}'
         raise TypeError(msg)
@@ -104,9 +104,9 @@ def allocate_labels(n, class_fractions=None, subclass_fractions=None):
     ValueError
         For unknown labels or negative fractions (the message names the parameter).
     """
-    classes = _normalise(DEFAULT_CLASS_FRACTIONS if class_fractions is None
+    classes = _normalize(DEFAULT_CLASS_FRACTIONS if class_fractions is None
                          else class_fractions, ('1', '2', '3', '4'), 'class_fractions')
-    subs = _normalise(DEFAULT_SUBCLASS_FRACTIONS if subclass_fractions is None
+    subs = _normalize(DEFAULT_SUBCLASS_FRACTIONS if subclass_fractions is None
                       else subclass_fractions, tuple(SUBCLASSES), 'subclass_fractions')
     per_class = _largest_remainder(n, classes)
     counts = {label: 0 for label in LABELS}
@@ -215,7 +215,7 @@ class Builder:
         a luminosity function ∝ 10^(0.35 V) between the Humphreys-Davidson
         limit (M_V = −10) and ``v_limit``; colours of the BC03 track at
         1-5 Myr (hot stars, 60 %), 5-10 Myr (25 %) or red supergiants
-        (15 %, `RSG_COLOURS`); E(B−V) exponential with mean 0.15.
+        (15 %, `RSG_COLORS`); E(B−V) exponential with mean 0.15.
         ``kind='foreground'``: Milky Way stars, colours of the track at
         1-13.75 Gyr (G-K dwarfs), no reddening.
         """
@@ -227,21 +227,21 @@ class Builder:
         u_ = rng.random(n)
         v = np.log(np.exp(k * lo) + u_ * (np.exp(k * hi) - np.exp(k * lo))) / k
         if kind == 'foreground':
-            colours = ssp_colours(10 ** rng.uniform(9.0, np.log10(13.75e9), n) * u.yr)
+            colors = ssp_colors(10 ** rng.uniform(9.0, np.log10(13.75e9), n) * u.yr)
             ebv = np.zeros(n)
         else:
             pick = rng.random(n)
             age = np.where(pick < 0.6, 10 ** rng.uniform(6.0, np.log10(5e6), n),
                            10 ** rng.uniform(np.log10(5e6), 7.0, n))
-            colours = ssp_colours(age * u.yr)
+            colors = ssp_colors(age * u.yr)
             red = pick >= 0.85
-            for key, value in RSG_COLOURS.items():
-                colours[key] = np.where(red, value + rng.normal(0, 0.1, n), colours[key])
+            for key, value in RSG_COLORS.items():
+                colors[key] = np.where(red, value + rng.normal(0, 0.1, n), colors[key])
             ebv = np.minimum(rng.exponential(0.15, n), 1.0)
         r_ext = np.asarray(self.photometry['r_ext'], dtype=float)
         # Intrinsic V = observed V minus its extinction, then colours + reddening.
         v0 = v - r_ext[3] * ebv
-        mags = colours_to_magnitudes(v0, colours) + ebv[:, None] * r_ext[None, :]
+        mags = colors_to_magnitudes(v0, colors) + ebv[:, None] * r_ext[None, :]
         return mags, ebv
 
     def rates(self, mags):
@@ -269,11 +269,11 @@ class Builder:
         r_pix = max(r_pc / self.pc_per_pixel, lo_pix)
         return r_pix
 
-    def _star_offsets(self, n, r_max, min_sep, *, first_at_centre=False):
+    def _star_offsets(self, n, r_max, min_sep, *, first_at_center=False):
         """``n`` positions within ``r_max`` of the centre, at least ``min_sep`` apart."""
         rng = self.rng
         while True:
-            pos = [(0.0, 0.0)] if first_at_centre else []
+            pos = [(0.0, 0.0)] if first_at_center else []
             for _ in range(400):
                 r, phi = r_max * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
                 p = (r * np.cos(phi), r * np.sin(phi))
@@ -373,16 +373,16 @@ class Builder:
         # A detection lands on the brightest peak: put the brightest star
         # at the candidate position and the others around it, far enough
         # apart (2.4 px, > the PSF FWHM) to be resolved.
-        pos = self._star_offsets(n, 5.0, 2.4, first_at_centre=True)
+        pos = self._star_offsets(n, 5.0, 2.4, first_at_center=True)
         diffuse = rng.uniform(0.15, 0.35)
         weights = np.sort(rng.lognormal(0.0, 0.3, n))[::-1]
         weights = weights / weights.sum() * (1 - diffuse)
-        colours = ssp_colours(np.full(n, age) * u.yr)
+        colors = ssp_colors(np.full(n, age) * u.yr)
         red = (rng.random(n) < 0.15) & (age > 6e6)
-        for key, value in RSG_COLOURS.items():
-            colours[key] = np.where(red, value, colours[key] + rng.normal(0, 0.08, n))
+        for key, value in RSG_COLORS.items():
+            colors[key] = np.where(red, value, colors[key] + rng.normal(0, 0.08, n))
         r_ext = np.asarray(self.photometry['r_ext'], dtype=float)
-        star_mags = colours_to_magnitudes(np.zeros(n), colours) + ebv * r_ext[None, :]
+        star_mags = colors_to_magnitudes(np.zeros(n), colors) + ebv * r_ext[None, :]
         star_rates = self.rates(star_mags)
         star_rates = star_rates / star_rates[:, 3:4] * (weights * total[3])[:, None]
         r_diff = rng.uniform(1.5, 3.5)
@@ -463,10 +463,10 @@ class Builder:
         """Background galaxy (4.7): Sérsic profile, red colours, no clear point-like peak."""
         rng = self.rng
         v = rng.uniform(21.0, min(24.0, self.v_limit))
-        colours = ssp_colours([10 ** rng.uniform(9.3, 10.1)] * u.yr)
-        colours['vi'] = colours['vi'] + rng.uniform(0.0, 0.4)
-        colours['ub'] = colours['ub'] + rng.uniform(0.0, 0.3)
-        mags = colours_to_magnitudes([v], colours)
+        colors = ssp_colors([10 ** rng.uniform(9.3, 10.1)] * u.yr)
+        colors['vi'] = colors['vi'] + rng.uniform(0.0, 0.4)
+        colors['ub'] = colors['ub'] + rng.uniform(0.0, 0.3)
+        mags = colors_to_magnitudes([v], colors)
         rates = self.rates(mags)[0]
         r_e, n, q = rng.uniform(2.0, 8.0), rng.uniform(1.0, 4.0), rng.uniform(0.3, 0.9)
         self.scene.add_extended('sersic', [x], [y], rates[None], stamp_size_for(r_e),
@@ -479,7 +479,7 @@ class Builder:
         """Nucleus of the host galaxy (4.6): bright, broad Sérsic profile."""
         rng = self.rng
         v = rng.uniform(16.5, 18.0)
-        mags = apparent_magnitudes(colours_to_magnitudes([v], ssp_colours([5e9] * u.yr)),
+        mags = apparent_magnitudes(colors_to_magnitudes([v], ssp_colors([5e9] * u.yr)),
                                    [0.2], 0.0, photometry=self.photometry)
         rates = self.rates(mags)[0]
         # The bulge is part of the galaxy light; the candidate is the compact
@@ -497,8 +497,8 @@ class Builder:
         sigma, q = rng.uniform(3.0, 7.0), rng.uniform(0.5, 1.0)
         peak_snr = rng.uniform(1.5, 3.0)
         flux_v = peak_snr * self.noise[3] * 2 * np.pi * sigma ** 2 * q
-        colours = ssp_colours([10 ** rng.uniform(6.7, 7.7)] * u.yr)
-        mags = apparent_magnitudes(colours_to_magnitudes([0.0], colours), [0.3], 0.0,
+        colors = ssp_colors([10 ** rng.uniform(6.7, 7.7)] * u.yr)
+        mags = apparent_magnitudes(colors_to_magnitudes([0.0], colors), [0.3], 0.0,
                                    photometry=self.photometry)
         rates = self.rates(mags)[0]
         rates = rates / rates[3] * flux_v
@@ -617,9 +617,9 @@ class Builder:
 #: Where a label can be placed: ``'galaxy'`` (drawn from the host light, a
 #: ``young_fraction`` of them from the young arms), ``'uniform'`` (anywhere
 #: away from the edges), ``'edge'`` (within 3 px of an image edge),
-#: ``'centre'`` (the galaxy centre; one per field) and ``'parent'`` (next to
+#: ``'center'`` (the galaxy centre; one per field) and ``'parent'`` (next to
 #: another candidate, placed after all the others).
-PLACEMENTS = ('galaxy', 'uniform', 'edge', 'centre', 'parent')
+PLACEMENTS = ('galaxy', 'uniform', 'edge', 'center', 'parent')
 
 #: Cluster populations of `Builder.draw_clusters`, drawn in this order.
 POPULATIONS = ('c1', 'c2', 'c3')
@@ -765,7 +765,7 @@ RECIPES = {
     '4.2': Recipe(_pair, 'galaxy', young_fraction=0.9),
     '4.3': Recipe(_triplet, 'galaxy', young_fraction=0.9),
     '4.4': Recipe(_saturated_star, 'uniform'),
-    '4.6': Recipe(_nucleus, 'centre'),
+    '4.6': Recipe(_nucleus, 'center'),
     '4.7': Recipe(_background_galaxy, 'uniform'),
     '4.8': Recipe(_fluff, 'galaxy', young_fraction=0.9),
     '4.10': Recipe(_too_faint, 'galaxy', young_fraction=0.7, population='c1'),
@@ -781,13 +781,13 @@ def _padded_stamp(dx, dy):
     size = 2 * PSF_RADIUS + 1
     half = size // 2
     out = np.empty((len(BANDS), size, size))
-    centre = (PSF_RADIUS + 1) * OVERSAMPLING
+    center = (PSF_RADIUS + 1) * OVERSAMPLING
     px = int(np.rint(-dx * OVERSAMPLING))
     py = int(np.rint(-dy * OVERSAMPLING))
     k = np.arange(-half, half + 1) * OVERSAMPLING
     for b, band in enumerate(BANDS):
         psf = _padded(band, True)
-        out[b] = psf[np.ix_(centre + k + py, centre + k + px)]
+        out[b] = psf[np.ix_(center + k + py, center + k + px)]
     return out
 
 

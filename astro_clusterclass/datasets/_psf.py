@@ -163,7 +163,7 @@ def pixel_psf(band, *, radius=PSF_RADIUS):
     """
     Pixel image of a point source centred on a pixel.
 
-    The full PSF has unit flux within `PSF_OUTER_RADIUS`; the image holds
+    The full PSF has unit flux within ``PSF_OUTER_RADIUS``; the image holds
     the part of it inside ``2 * radius + 1`` pixels.
 
     Parameters
@@ -250,14 +250,14 @@ def point_stamps(band, dx, dy, size, *, core=False):
     psf = _padded(normalize_band(band), bool(core))
     os_ = OVERSAMPLING
     half = size // 2
-    centre = (PSF_RADIUS + 1) * os_  # index of the centred sample
+    center = (PSF_RADIUS + 1) * os_  # index of the centred sample
     # A source at +dx appears at stamp pixel offset k where the PSF sample
     # offset is (k - dx): index = centre + (k - dx) * os.
     phase_x = np.rint(-np.asarray(dx, dtype=float) * os_).astype(int)
     phase_y = np.rint(-np.asarray(dy, dtype=float) * os_).astype(int)
     k = np.arange(-half, half + 1) * os_
-    ix = centre + k[None, :] + phase_x[:, None]
-    iy = centre + k[None, :] + phase_y[:, None]
+    ix = center + k[None, :] + phase_x[:, None]
+    iy = center + k[None, :] + phase_y[:, None]
     return psf[iy[:, :, None], ix[:, None, :]].astype(np.float32)
 
 

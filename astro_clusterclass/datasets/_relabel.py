@@ -70,14 +70,14 @@ def _matrix_rows(confusion):
     return out
 
 
-def relabel_classes(truth, *, confusion=None, seed=0, class_column='class',
+def relabel_classes(tbl, *, confusion=None, seed=0, class_column='class',
                     subclass_column='subclass'):
     """
     Classify the truth again with a confusion matrix: a seeded second classifier.
 
     Parameters
     ----------
-    truth : `~astropy.table.Table`
+    tbl : `~astropy.table.Table`
         Table with true classes (1-4) and, optionally, PHANGS subclasses
         (``'4.2'`` …), such as ``SimulatedField.truth``. Not modified.
     confusion : dict or (4, 4) array-like, optional
@@ -110,29 +110,29 @@ def relabel_classes(truth, *, confusion=None, seed=0, class_column='class',
     ...                                    [0, 0, 1, 0], [0, 0, 0, 1]])['class'].tolist()
     [1, 3, 3, 4]
     """
-    check_table(truth, parameter='truth')
-    require_columns(truth, class_column, parameter='class_column')
-    classes = validate_classes(truth[class_column], allow_zero=False,
-                               parameter=f'truth[{class_column!r}]')
+    check_table(tbl)
+    require_columns(tbl, class_column, parameter='class_column')
+    classes = validate_classes(tbl[class_column], allow_zero=False,
+                               parameter=f'tbl[{class_column!r}]')
     if np.ma.is_masked(classes):
-        msg = f'truth[{class_column!r}] has masked classes; every row needs a true class'
+        msg = f'tbl[{class_column!r}] has masked classes; every row needs a true class'
         raise ValueError(msg)
     classes = np.asarray(classes)
-    if subclass_column in truth.colnames:
-        sub = np.ma.asarray(truth[subclass_column]).astype(str).filled('')
+    if subclass_column in tbl.colnames:
+        sub = np.ma.asarray(tbl[subclass_column]).astype(str).filled('')
     else:
-        sub = np.full(len(truth), '')
+        sub = np.full(len(tbl), '')
     rows = _matrix_rows(HUMAN_CONFUSION if confusion is None else confusion)
     probs = np.array([rows.get(s, rows[str(c)]) if s else rows[str(c)]
-                      for c, s in zip(classes, sub)]).reshape(len(truth), len(CLASSES))
+                      for c, s in zip(classes, sub)]).reshape(len(tbl), len(CLASSES))
     rng = np.random.default_rng(seed)
-    u_ = rng.random(len(truth))
+    u_ = rng.random(len(tbl))
     new = np.array(CLASSES)[np.minimum((u_[:, None] > np.cumsum(probs, axis=1)).sum(axis=1),
                                        len(CLASSES) - 1)]
     out = QTable()
     for name in ('id', 'x', 'y', 'coord'):
-        if name in truth.colnames:
-            out[name] = truth[name].copy()
+        if name in tbl.colnames:
+            out[name] = tbl[name].copy()
     out['class'] = new.astype(int)
     out.meta.update(provenance('relabel_classes', {
         'confusion': 'HUMAN_CONFUSION' if confusion is None else confusion, 'seed': seed}))

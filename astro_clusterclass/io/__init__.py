@@ -1,14 +1,14 @@
 """
 Readers and writers of the package's file formats, one module per format.
 
-- `~astro_clusterclass.io.legus`: LEGUS cluster catalogues (``format='legus'``);
-- `~astro_clusterclass.io.zeropoints`: PHANGS-HST zeropoint tables
+- ``astro_clusterclass.io.legus``: LEGUS cluster catalogues (``format='legus'``);
+- ``astro_clusterclass.io.zeropoints``: PHANGS-HST zeropoint tables
   (``format='phangs_zeropoints'``);
-- `~astro_clusterclass.io.bc03`: Bruzual & Charlot (2003) colour tracks,
+- ``astro_clusterclass.io.bc03``: Bruzual & Charlot (2003) colour tracks,
   the shipped solar track by default (``format='bc03'``);
-- `~astro_clusterclass.io.cutout_fits`: per-candidate multi-extension FITS
+- ``astro_clusterclass.io.cutout_fits``: per-candidate multi-extension FITS
   stamps (the PHANGS-HST tutorial format);
-- `~astro_clusterclass.io.tables`: candidate tables with their metadata
+- ``astro_clusterclass.io.tables``: candidate tables with their metadata
   (FITS-safe provenance).
 
 Importing this subpackage registers the table readers with

@@ -34,8 +34,8 @@ _SOLAR_TRACK = get_pkg_data_path('data', 'bc03_solar_hst_vega.ecsv', package='as
 
 _METALLICITIES = ('sol', 'sol5', 'sol50')
 
-#: Colour columns a track may have (their bands: `astro_clusterclass.compare.TRACK_COLOURS`).
-_COLOURS = ('ub', 'vi', 'bv', 'nuvb', 'nuvu')
+#: Colour columns a track may have (their bands: `astro_clusterclass.compare.TRACK_COLORS`).
+_COLORS = ('ub', 'vi', 'bv', 'nuvb', 'nuvu')
 
 _MODEL = 'Bruzual & Charlot (2003) SSP'
 
@@ -56,11 +56,11 @@ def _from_csv(path):
         msg = f'{path}: no age column (expected e.g. age_myr); columns are {raw.colnames}'
         raise ValueError(msg)
     out['age'] = np.asarray(raw[age[0]], dtype=float) * u.Myr
-    for colour in _COLOURS:
-        names = [c for c in raw.colnames if c.lower() == colour
-                 or c.lower().startswith(colour + '_')]
+    for color in _COLORS:
+        names = [c for c in raw.colnames if c.lower() == color
+                 or c.lower().startswith(color + '_')]
         if names:
-            out[colour] = np.asarray(raw[names[0]], dtype=float) * u.mag
+            out[color] = np.asarray(raw[names[0]], dtype=float) * u.mag
     out.meta['model'] = _MODEL
     return out
 
@@ -73,10 +73,10 @@ def _from_npy(folder, metallicity):
         raise FileNotFoundError(msg)
     out = QTable()
     out['age'] = np.load(age_file) * u.Myr
-    for colour in _COLOURS:
-        path = os.path.join(folder, f'model_{colour}_{metallicity}.npy')
+    for color in _COLORS:
+        path = os.path.join(folder, f'model_{color}_{metallicity}.npy')
         if os.path.exists(path):
-            out[colour] = np.load(path) * u.mag
+            out[color] = np.load(path) * u.mag
     out.meta['model'] = f'{_MODEL}, metallicity {metallicity!r}'
     return out
 
@@ -110,7 +110,7 @@ def read_bc03_track(path=None, *, metallicity='sol'):
         ``age`` (a time Quantity, increasing: yr in the shipped table,
         Myr from the PHANGS-HST files) and the colours found among
         ``ub``, ``vi``, ``bv``, ``nuvb``, ``nuvu`` (Vega mag, see
-        `~astro_clusterclass.compare.TRACK_COLOURS`). ``ub`` and ``vi``
+        `~astro_clusterclass.compare.TRACK_COLORS`). ``ub`` and ``vi``
         are always present. ``meta`` gives ``file`` (the file or folder
         read), ``model`` and ``magnitude_system``.
 

@@ -61,7 +61,7 @@ class LegusLayoutError(ValueError):
     Examples
     --------
     It is a `ValueError`; its message lists the class-like columns and says
-    how to name one (see :doc:`/catalogues`):
+    how to name one (see :doc:`/catalogs`):
 
     >>> from astro_clusterclass.io.legus import LegusLayoutError
     >>> issubclass(LegusLayoutError, ValueError)

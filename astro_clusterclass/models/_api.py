@@ -42,7 +42,7 @@ DEFAULT_CUTOUT_SIZE = 32
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
 
 #: Licence of weights made by this package unless a record says otherwise.
-DEFAULT_LICENCE = 'BSD-3-Clause'
+DEFAULT_LICENSE = 'BSD-3-Clause'
 
 
 @dataclass(eq=False)
@@ -67,7 +67,7 @@ class Weights:
         ``num_params``, ``stem_layer`` (name of the first convolution) and,
         customarily, ``stem_adaptation``, ``init``, ``training``
         (data, seeds, batches, learning rate, date, code version),
-        ``metrics`` (accuracies on a held-out split) and ``licence``.
+        ``metrics`` (accuracies on a held-out split) and ``license``.
     transforms : callable
         ``weights.transforms()`` builds the
         `~astro_clusterclass.preprocessing.StampTransform` the weights were
@@ -489,7 +489,7 @@ def attach_meta(model, *, architecture, config, categories, cutout_size, normali
                 'bands': list(BANDS), 'cutout_size': cutout_size,
                 'normalization': dict(normalization), 'categories': list(categories),
                 'stem_layer': stem_layer, 'stem_adaptation': stem_adaptation,
-                'init': init, 'training': {}, 'metrics': {}, 'licence': DEFAULT_LICENCE,
+                'init': init, 'training': {}, 'metrics': {}, 'license': DEFAULT_LICENSE,
                 'weights': None, 'sha256': None,
                 'transform': StampTransform(cutout_size, normalization=normalization).to_dict()}
     meta['num_params'] = sum(p.numel() for p in model.parameters())

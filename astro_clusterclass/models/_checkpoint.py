@@ -74,7 +74,7 @@ def save_checkpoint(model, path, *, meta=None, overwrite=False):
         Output file (``.safetensors``).
     meta : dict, optional
         Entries added to / replacing ``model.meta`` in the file, e.g.
-        ``{'training': {...}, 'metrics': {...}, 'licence': ...}``. Values
+        ``{'training': {...}, 'metrics': {...}, 'license': ...}``. Values
         must be JSON-serialisable.
     overwrite : bool, optional
         Replace an existing file.
@@ -196,7 +196,7 @@ def read_checkpoint_meta(path):
     if META_KEY not in header:
         msg = f'{path!r} has no astro_clusterclass metadata'
         raise ValueError(msg)
-    return json.loads(header[META_KEY])
+    return _normalize_meta(json.loads(header[META_KEY]))
 
 
 def load_checkpoint(source, *, sha256=None, progress=False):
@@ -280,10 +280,19 @@ def load_checkpoint(source, *, sha256=None, progress=False):
                f'torch zip file; legacy pickle files are refused because unpickling '
                f'can run code')
         raise ValueError(msg)
-    meta = dict(meta)
+    meta = _normalize_meta(meta)
     meta['sha256'] = digest
     meta['source'] = os.fspath(source)
     return state_dict, meta
+
+
+def _normalize_meta(meta):
+    # Files written before the naming rule (the bundled SIM_V1 among them) store
+    # 'licence'; the file stays as it is (its hash is its identity), the key is renamed.
+    meta = dict(meta)
+    if 'licence' in meta and 'license' not in meta:
+        meta['license'] = meta.pop('licence')
+    return meta
 
 
 def check_meta(meta, *, expected=None, cutout_size=None, categories=None, what='checkpoint'):

@@ -75,7 +75,7 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
     b = list(cutouts.bands).index(band)
     side = cutouts.data.shape[-1]
     k = min(side, max(3, int(round(scale_region * side))))
-    centre = slice((side - k) // 2, (side - k) // 2 + k)
+    center = slice((side - k) // 2, (side - k) // 2 + k)
     rows = len(class_order)
     fig = new_figure(figsize=(stamp_size * per_class + 0.6, stamp_size * rows + 0.3),
                      layout='constrained')
@@ -92,7 +92,7 @@ def plot_gallery(cutouts, classes, *, band='F555W', per_class=6, class_order=(1,
                     spine.set_visible(False)
                 continue
             stamp = cutouts.data[members[c], b]
-            vmin, vmax = PercentileInterval(percentile).get_limits(stamp[centre, centre])
+            vmin, vmax = PercentileInterval(percentile).get_limits(stamp[center, center])
             norm = ImageNormalize(vmin=vmin, vmax=vmax, stretch=AsinhStretch(), clip=True)
             ax.imshow(stamp, origin='lower', cmap='gray', norm=norm)
             ax.set_title(str(cutouts.ids[members[c]]), fontsize=7)

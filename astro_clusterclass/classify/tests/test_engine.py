@@ -1,5 +1,5 @@
 """
-The engine: bit-for-bit reproduction of a stored classification, stamp
+The engine: reproduction of a stored classification, stamp
 transforms with other centring rules, mixed ensembles against an
 independent computation, and the Ensemble / EnsembleSpec API.
 """
@@ -46,9 +46,15 @@ def test_reference_field_is_the_scripts():
     assert tbl.pformat() == expected.pformat()
 
 
+# Float32 convolutions sum in an order that depends on the CPU's kernels (AVX2 or
+# AVX-512), so probabilities agree to rounding across machines, not bit for bit;
+# classes, flags and masks must be identical everywhere.
+PROB_RTOL = {'fp32': 1e-4, 'bf16': 2e-2}
+
+
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
 def test_engine_reproduces_the_stored_classification(precision):
-    """The table stored before the engine was reorganised, bit for bit."""
+    """The table stored before the engine was reorganised."""
     if precision == 'bf16' and not native_bf16(torch.device('cpu')):
         pytest.skip('the bf16 reference was made on a CPU that computes bf16 natively')
     ref = QTable.read(DATA / f'engine_reference_{precision}.ecsv')
@@ -59,8 +65,12 @@ def test_engine_reproduces_the_stored_classification(precision):
     for name in ref.colnames:
         np.testing.assert_array_equal(np.ma.getmaskarray(out[name]),
                                       np.ma.getmaskarray(ref[name]), err_msg=name)
-        np.testing.assert_array_equal(np.ma.filled(out[name], -9), np.ma.filled(ref[name], -9),
-                                      err_msg=name)
+        got, want = np.ma.filled(out[name], -9), np.ma.filled(ref[name], -9)
+        if np.issubdtype(np.asarray(want).dtype, np.floating):
+            np.testing.assert_allclose(got, want, rtol=PROB_RTOL[precision], atol=1e-7,
+                                       err_msg=name)
+        else:
+            np.testing.assert_array_equal(got, want, err_msg=name)
 
 
 # ----------------------------------------------------------------------------

@@ -7,12 +7,11 @@ from astropy.table import QTable
 from scipy.special import erf
 
 from astro_clusterclass.bands import BANDS
+from astro_clusterclass.conftest import gaussian_field, legus_file, shared_data_path
 from astro_clusterclass.io import read_phangs_zeropoints
 from astro_clusterclass.photometry import (MCI_RADII, PhotFlag, SelectionFlag,
                                            candidate_photometry, select_candidates,
                                            zeropoints_from_photflam)
-
-from .conftest import gaussian_field, legus_file, shared_data_path
 
 
 def _integrated_gaussian(shape, positions, fluxes, sigma, background=0.0):
@@ -36,7 +35,7 @@ def test_sums_and_background_equal_direct_pixel_selection():
     rng = np.random.default_rng(1)
     image = rng.normal(10.0, 1.0, (80, 90))
     candidates = QTable({'x': [30.3, 55.71, 44.2], 'y': [40.6, 33.17, 52.9]})
-    phot = candidate_photometry(_bands(image), candidates, method='center',
+    phot = candidate_photometry(candidates, _bands(image), method='center',
                                 radii_bands=BANDS, zeropoints=dict.fromkeys(BANDS, 25.0))
     yy, xx = np.mgrid[:80, :90]
     for i, (x, y) in enumerate(zip(candidates['x'], candidates['y'])):
@@ -56,7 +55,7 @@ def test_sums_and_background_equal_direct_pixel_selection():
 def test_magnitudes_ci_and_mci_of_a_gaussian():
     sigma, flux, zp = 1.5, 5000.0, 25.0
     image = _integrated_gaussian((64, 64), [(31.3, 30.8)], [flux], sigma, background=3.0)
-    phot = candidate_photometry(_bands(image), QTable({'x': [31.3], 'y': [30.8]}),
+    phot = candidate_photometry(QTable({'x': [31.3], 'y': [30.8]}), _bands(image),
                                 zeropoints=dict.fromkeys(BANDS, zp))
 
     def analytic(r):  # flux of a circular Gaussian inside radius r
@@ -80,9 +79,9 @@ def test_magnitudes_ci_and_mci_of_a_gaussian():
 
 def test_vectorised_equals_one_at_a_time(small_field):
     positions = QTable({'x': [60.0, 150.3, 20.0, 100.0], 'y': [50.0, 120.7, 180.0, 100.0]})
-    together = candidate_photometry(small_field, positions, zeropoints='AB')
+    together = candidate_photometry(positions, small_field, zeropoints='AB')
     for i in range(len(positions)):
-        alone = candidate_photometry(small_field, positions[i:i + 1], zeropoints='AB')
+        alone = candidate_photometry(positions[i:i + 1], small_field, zeropoints='AB')
         for name in ('mag_F555W', 'ci', 'bkg_F275W', 'mci_2_2p5'):
             np.testing.assert_allclose(np.asarray(alone[name]), np.asarray(together[name][i:i + 1]))
 
@@ -96,7 +95,7 @@ def test_every_row_comes_back_flagged():
     candidates = QTable({'x': [25.0, 2.0, 80.0, np.nan, 12.0],
                          'y': [25.0, 25.0, 10.0, 3.0, 12.0], 'id': np.arange(5)})
     before = candidates.copy()
-    phot = candidate_photometry(_bands(image), candidates)
+    phot = candidate_photometry(candidates, _bands(image))
     assert len(phot) == 5
     np.testing.assert_array_equal(candidates['x'], before['x'])
     assert 'ci' not in candidates.colnames
@@ -114,7 +113,7 @@ def test_every_row_comes_back_flagged():
 def test_negative_flux_gives_nan_magnitude():
     image = np.full((40, 40), 5.0)
     image[18:23, 18:23] = 1.0  # a hole: fainter than the background
-    phot = candidate_photometry(_bands(image), QTable({'x': [20.0], 'y': [20.0]}))
+    phot = candidate_photometry(QTable({'x': [20.0], 'y': [20.0]}), _bands(image))
     assert phot['phot_flag'][0] & PhotFlag.NONPOSITIVE
     assert np.isnan(phot['mag_F555W'][0].value)
 
@@ -135,40 +134,57 @@ def test_zeropoints_from_photflam_match_phangs_tables():
     assert st['F555W'] == pytest.approx(-2.5 * np.log10(zp['photflam'][3]) - 21.10)
 
 
-def test_zeropoint_options_and_errors(small_field):
+def test_zeropoint_options(small_field):
     candidates = QTable({'x': [60.0], 'y': [50.0]})
-    inst = candidate_photometry(small_field, candidates)
-    vega = candidate_photometry(small_field, candidates,
+    inst = candidate_photometry(candidates, small_field)
+    vega = candidate_photometry(candidates, small_field,
                                 zeropoints={b: 20.0 + i for i, b in enumerate(BANDS)},
                                 aperture_correction={'F555W': -0.3})
     diff = (vega['mag_F555W'] - inst['mag_F555W'])[0].to_value(u.mag)
     assert diff == pytest.approx(23.0 - 0.3)
     assert inst.meta['photometry']['magnitude_system'].startswith('instrumental')
-    with pytest.raises(ValueError, match=r"zeropoints lacks band\(s\) \['F814W'\]"):
-        candidate_photometry(small_field, candidates, zeropoints={b: 25 for b in BANDS[:4]})
-    with pytest.raises(ValueError, match="system must be one of 'AB', 'ST'"):
-        candidate_photometry(small_field, candidates, zeropoints='VEGA')
-    bare = _bands(np.zeros((20, 20)))
-    with pytest.raises(ValueError, match='header lacks'):
-        candidate_photometry(bare, candidates, zeropoints='AB')
+
+
+def _counts_not_rates():
     hdus = gaussian_field(shape=(20, 20), positions=())
     hdus[0].header['BUNIT'] = 'ELECTRONS'
-    with pytest.raises(ValueError, match='not a count rate'):
-        zeropoints_from_photflam(hdus)
+    return hdus
 
 
-def test_bad_parameters_and_column_clash(small_field):
+@pytest.mark.parametrize('call, match', [
+    (lambda field, cands: candidate_photometry(cands, field,
+                                               zeropoints={b: 25 for b in BANDS[:4]}),
+     r"zeropoints lacks band\(s\) \['F814W'\]"),
+    (lambda field, cands: candidate_photometry(cands, field, zeropoints='VEGA'),
+     "system must be one of 'AB', 'ST'"),
+    (lambda field, cands: candidate_photometry(cands, _bands(np.zeros((20, 20))),
+                                               zeropoints='AB'),
+     'header lacks'),
+    (lambda field, cands: zeropoints_from_photflam(_counts_not_rates()), 'not a count rate'),
+])
+def test_zeropoint_errors(small_field, call, match):
+    candidates = QTable({'x': [60.0], 'y': [50.0]})
+    with pytest.raises(ValueError, match=match):
+        call(small_field, candidates)
+
+
+def test_column_clash(small_field):
     candidates = QTable({'x': [60.0], 'y': [50.0], 'ci': [1.5]})
     with pytest.raises(ValueError, match=r"already has column\(s\) \['ci'\]; pass prefix="):
-        candidate_photometry(small_field, candidates)
-    out = candidate_photometry(small_field, candidates, prefix='ph_')
+        candidate_photometry(candidates, small_field)
+    out = candidate_photometry(candidates, small_field, prefix='ph_')
     assert 'ph_ci' in out.colnames and out['ci'][0] == 1.5
-    with pytest.raises(ValueError, match='must include 1 and 3'):
-        candidate_photometry(small_field, candidates, radii=(2, 4), prefix='p_')
-    with pytest.raises(ValueError, match='annulus'):
-        candidate_photometry(small_field, candidates, annulus=(8, 7), prefix='p_')
-    with pytest.raises(ValueError, match='ci_band'):
-        candidate_photometry(small_field, candidates, ci_band='F999W', prefix='p_')
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'radii': (2, 4)}, 'must include 1 and 3'),
+    ({'annulus': (8, 7)}, 'annulus'),
+    ({'ci_band': 'F999W'}, 'ci_band'),
+])
+def test_bad_parameters(small_field, kwargs, match):
+    candidates = QTable({'x': [60.0], 'y': [50.0], 'ci': [1.5]})
+    with pytest.raises(ValueError, match=match):
+        candidate_photometry(candidates, small_field, prefix='p_', **kwargs)
 
 
 def test_select_candidates_flags():
@@ -188,7 +204,7 @@ def test_select_candidates_flags():
         select_candidates(tbl, ci_column='CI')
 
 
-def test_legus_catalogue_passes_its_own_cuts():
+def test_legus_catalog_passes_its_own_cuts():
     """The LEGUS readme: the catalogue holds only CI >= 1.4 sources, and only those with
     at least four bands and M_V <= -6 were inspected."""
     tbl = QTable.read(legus_file('ngc628-c'), format='legus')

@@ -8,10 +8,9 @@ import pytest
 from astropy import units as u
 from astropy.table import QTable
 
-from astro_clusterclass.compare import (COLOUR_BOXES, assign_colour_boxes,
-                                        colour_box_counts, quality_ratio)
-
-from .conftest import SHARED_DATA, legus_file
+from astro_clusterclass.compare import (COLOR_BOXES, assign_color_boxes,
+                                        color_box_counts, quality_ratio)
+from astro_clusterclass.conftest import SHARED_DATA, legus_file
 
 PAPER = SHARED_DATA.parent / 'reference' / 'whitmore2021_phangs_hst_cluster_classification.txt'
 
@@ -51,22 +50,22 @@ TABLE2 = {
 def _cells():
     for (label, box), cells in TABLE2.items():
         for galaxy, cell in zip(('628', '1433', '1566', '3351', '3627'), cells):
-            text, _, colour = cell.partition(' ')
+            text, _, color = cell.partition(' ')
             counts, _, qr = text.partition('-')
             yield (label, box, galaxy, [int(n) for n in counts.split('/')],
-                   float(qr) if qr else None, colour or None)
+                   float(qr) if qr else None, color or None)
 
 
 def test_quality_ratio_reproduces_every_printed_value_of_table_2():
     cells = list(_cells())
     printed = [c for c in cells if c[4] is not None]
     assert len(printed) == 43  # 28 blue + 15 red, as the paper's §5.5 counts
-    for label, box, galaxy, counts, qr, colour in printed:
+    for label, box, galaxy, counts, qr, color in printed:
         ours = float(quality_ratio(counts))
         # Independent formula: statistics.stdev is the ddof=1 sample deviation.
         assert ours == pytest.approx(statistics.stdev(counts) / statistics.fmean(counts) ** 0.5)
         assert round(ours, 1) == qr, (label, box, galaxy, counts)
-        assert colour == ('blue' if round(ours, 1) <= 1.0 else 'red')
+        assert color == ('blue' if round(ours, 1) <= 1.0 else 'red')
     assert sum(c[5] == 'blue' for c in printed) == 28
     assert sum(c[5] == 'red' for c in printed) == 15
 
@@ -90,8 +89,8 @@ def test_transcription_covers_every_row_of_the_paper_table():
         for cell in cells:
             match = re.fullmatch(r'(?:\\textcolor(blue|red))?([\d/]+)(?:-\s*([\d.]+))?c?', cell)
             assert match, cell
-            colour, counts, qr = match.groups()
-            parsed.append(f'{counts}-{qr} {colour}' if qr else counts)
+            color, counts, qr = match.groups()
+            parsed.append(f'{counts}-{qr} {color}' if qr else counts)
             printed += qr is not None
         if label == '4':
             assert all('-' not in c for c in parsed)  # class 4 has no QR by design
@@ -122,7 +121,7 @@ def test_quality_ratio_vectorised_and_errors():
         quality_ratio([40, -1])
 
 
-def _colours_table():
+def _colors_table():
     # One point at the centre of each box, one outside all, one with a NaN
     # magnitude and one with a LEGUS-style masked magnitude.
     ub = [0.3, 0.3, -0.75, -1.45, 1.2, 0.0, 0.0]
@@ -141,14 +140,14 @@ def _colours_table():
     return tbl
 
 
-def test_assign_colour_boxes_points_and_flags():
-    tbl = _colours_table()
+def test_assign_color_boxes_points_and_flags():
+    tbl = _colors_table()
     before = tbl.copy()
-    out = assign_colour_boxes(tbl)
+    out = assign_color_boxes(tbl)
     assert out['box'][:5].tolist() == [1, 2, 3, 4, 0]
     assert out['box'].mask.tolist() == [False] * 5 + [True, True]
     assert out['ub'].mask[5] and out['vi'].mask[6]
-    assert out.meta['n_no_colour'] == 2
+    assert out.meta['n_no_color'] == 2
     assert out['vi'][0].unmasked.to_value(u.mag) == pytest.approx(1.2)
     assert len(out) == len(tbl)  # every row comes back
     np.testing.assert_array_equal(tbl['mag_F336W'], before['mag_F336W'])  # input untouched
@@ -157,23 +156,23 @@ def test_assign_colour_boxes_points_and_flags():
 
 def test_box_limits_follow_section_5_not_the_table_note():
     # Table 2's note says 0.1 < V-I for box 3; §5 (adopted) says 0.2.
-    assert COLOUR_BOXES[3]['vi'] == (0.2, 0.95)
+    assert COLOR_BOXES[3]['vi'] == (0.2, 0.95)
     tbl = QTable({'mag_F336W': [20.25], 'mag_F438W': [21.0], 'mag_F555W': [21.0],
                   'mag_F814W': [20.85]})  # U-B = -0.75, V-I = 0.15
-    assert assign_colour_boxes(tbl)['box'][0] == 0
+    assert assign_color_boxes(tbl)['box'][0] == 0
 
 
 def test_missing_magnitude_columns_named():
     tbl = QTable({'mag_F336W': [21.0], 'mag_F438W': [21.0], 'mag_F555W': [21.0]})
     with pytest.raises(ValueError, match=r"lacks magnitude column\(s\) \['mag_F814W'\]"):
-        assign_colour_boxes(tbl)
+        assign_color_boxes(tbl)
     tbl['I'] = [20.0]
-    assert assign_colour_boxes(tbl, mag_columns={'F814W': 'I'})['box'][0] == 1
+    assert assign_color_boxes(tbl, mag_columns={'F814W': 'I'})['box'][0] == 1
     with pytest.raises(ValueError, match='mag_columns keys'):
-        assign_colour_boxes(tbl, mag_columns={'F999W': 'I'})
+        assign_color_boxes(tbl, mag_columns={'F999W': 'I'})
 
 
-def _random_catalogue(n, seed):
+def _random_catalog(n, seed):
     rng = np.random.default_rng(seed)
     v = rng.uniform(18, 25, n)
     tbl = QTable({'mag_F336W': (v + rng.uniform(-2, 1.5, n)) * u.mag,
@@ -184,11 +183,11 @@ def _random_catalogue(n, seed):
     return tbl
 
 
-def test_colour_box_counts_against_a_loop():
-    tbl = _random_catalogue(3000, seed=3)
+def test_color_box_counts_against_a_loop():
+    tbl = _random_catalog(3000, seed=3)
     dm, limit = 30.0, -7.8
-    counts = colour_box_counts({'A': tbl, 'B': (tbl, 'other')}, distance_modulus=dm,
-                               abs_mag_limit=limit)
+    counts = color_box_counts({'A': tbl, 'B': (tbl, 'other')}, distance_modulus=dm,
+                              abs_mag_limit=limit)
     expected = {}
     for row in tbl:
         v = row['mag_F555W'].value
@@ -196,7 +195,7 @@ def test_colour_box_counts_against_a_loop():
         vi = v - row['mag_F814W'].value
         if not v - dm < limit or not np.isfinite(ub):
             continue
-        for number, lim in COLOUR_BOXES.items():
+        for number, lim in COLOR_BOXES.items():
             if lim['vi'][0] < vi < lim['vi'][1] and lim['ub'][0] < ub < lim['ub'][1]:
                 for method, column in (('A', 'class'), ('B', 'other')):
                     k = int(row[column])
@@ -209,27 +208,42 @@ def test_colour_box_counts_against_a_loop():
             assert row[method] == expected.get((method, row['class'], row['box']), 0)
     both = np.column_stack([counts['A'], counts['B']])
     np.testing.assert_allclose(counts['qr'], quality_ratio(both))
-    assert counts.meta['methods']['A']['n_bright_no_colour'] > 0
+    assert counts.meta['methods']['A']['n_bright_no_color'] > 0
 
 
-def test_colour_box_counts_distance_as_length_and_errors():
-    tbl = _random_catalogue(200, seed=1)
-    a = colour_box_counts({'A': tbl}, distance_modulus=10 ** 1.0 * u.Mpc)
-    b = colour_box_counts({'A': tbl}, distance_modulus=30.0)
+def test_color_box_counts_distance_as_length():
+    tbl = _random_catalog(200, seed=1)
+    a = color_box_counts({'A': tbl}, distance_modulus=10 ** 1.0 * u.Mpc)
+    b = color_box_counts({'A': tbl}, distance_modulus=30.0)
     assert a['A'].tolist() == b['A'].tolist()
     assert np.all(np.isnan(a['qr']))  # one method: no QR
-    with pytest.raises(TypeError, match='mapping of method name'):
-        colour_box_counts(tbl, distance_modulus=30.0)
-    with pytest.raises(ValueError, match=r"catalogues\['A'\] class column: 'nope' is not a column"):
-        colour_box_counts({'A': (tbl, 'nope')}, distance_modulus=30.0)
-    with pytest.raises(ValueError, match='classes must be among'):
-        colour_box_counts({'A': tbl}, distance_modulus=30.0, classes=('5',))
+
+
+def _bad_class(tbl):
     bad = tbl.copy()
     bad['class'][0] = 7
-    with pytest.raises(ValueError, match='outside the class scheme'):
-        colour_box_counts({'A': bad}, distance_modulus=30.0)
-    with pytest.raises(ValueError, match=r"catalogues\['A'\] v_column: 'V' is not a column"):
-        colour_box_counts({'A': tbl}, distance_modulus=30.0, v_column='V')
+    return {'A': bad}
+
+
+@pytest.mark.parametrize('catalogs, kwargs, error, match', [
+    (lambda tbl: tbl, {}, TypeError, 'mapping of method name'),
+    (lambda tbl: {'A': (tbl, 'nope')}, {}, ValueError,
+     r"catalogs\['A'\] class column: 'nope' is not a column"),
+    (lambda tbl: {'A': tbl}, {'classes': ('5',)}, ValueError, 'classes must be among'),
+    (_bad_class, {}, ValueError, 'outside the class scheme'),
+    (lambda tbl: {'A': tbl}, {'v_column': 'V'}, ValueError,
+     r"catalogs\['A'\] v_column: 'V' is not a column"),
+    # A method's name becomes a column: not one of the others.
+    (lambda tbl: {'class': tbl, 'B': (tbl, 'other')}, {}, ValueError,
+     r"catalogs: a method cannot be named 'class'"),
+    (lambda tbl: {'A': tbl, 'box': (tbl, 'other')}, {}, ValueError,
+     r"catalogs: a method cannot be named 'box'"),
+    (lambda tbl: {'qr': tbl}, {}, ValueError, r"catalogs: a method cannot be named 'qr'"),
+])
+def test_color_box_counts_errors(catalogs, kwargs, error, match):
+    tbl = _random_catalog(200, seed=1)
+    with pytest.raises(error, match=match):
+        color_box_counts(catalogs(tbl), distance_modulus=30.0, **kwargs)
 
 
 def test_ngc1566_counts_against_the_raw_file():
@@ -237,7 +251,7 @@ def test_ngc1566_counts_against_the_raw_file():
     path = legus_file('ngc1566')
     tbl = QTable.read(path, format='legus')
     dm = 31.24
-    counts = colour_box_counts({'LEGUS': tbl}, distance_modulus=dm)
+    counts = color_box_counts({'LEGUS': tbl}, distance_modulus=dm)
     raw = np.loadtxt(path)
     mags = raw[:, [7, 9, 11, 13]]  # F336W, F438W, F555W, F814W (columns 8-14)
     good = np.all(mags < 60, axis=1)  # 66.666 / 99.999 are sentinels
@@ -245,7 +259,7 @@ def test_ngc1566_counts_against_the_raw_file():
     bright = (raw[:, 11] < 60) & (raw[:, 11] - dm < -7.8) & good
     klass = raw[:, 33].astype(int)
     for row in counts:
-        lim = COLOUR_BOXES[row['box']]
+        lim = COLOR_BOXES[row['box']]
         inside = (bright & (vi > lim['vi'][0]) & (vi < lim['vi'][1])
                   & (ub > lim['ub'][0]) & (ub < lim['ub'][1]))
         members = np.isin(klass, (1, 2)) if row['class'] == '1+2' else klass == int(row['class'])

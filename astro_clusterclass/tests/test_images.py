@@ -6,9 +6,7 @@ from astropy.io import fits
 from astropy.nddata import NDData
 
 from astro_clusterclass import BANDS, load_images
-from astro_clusterclass.bands import band_from_header, normalize_band
-
-from .conftest import gaussian_field, simple_wcs
+from astro_clusterclass.conftest import gaussian_field, simple_wcs
 
 
 def _memory_mapped(array):
@@ -66,14 +64,6 @@ def test_acs_filters_fill_their_slots():
     images = load_images(hdus)
     assert images.filters['F438W'] == 'F435W'
     assert images.filters['F555W'] == 'F606W'
-
-
-def test_band_identification_keywords():
-    assert band_from_header(fits.Header({'FILTER1': 'F555W', 'FILTER2': 'CLEAR2L'})) == 'F555W'
-    assert band_from_header(fits.Header({'PHOTMODE': 'ACS WFC1 F814W MJD#5'})) == 'F814W'
-    assert band_from_header(fits.Header({'FILTER': 'F110W'})) is None
-    with pytest.raises(ValueError, match="band='F110W' is not a known band"):
-        normalize_band('F110W')
 
 
 def test_wrong_number_of_bands(small_field):

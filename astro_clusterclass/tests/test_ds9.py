@@ -14,25 +14,24 @@ from regions import Regions
 
 from astro_clusterclass import write_ds9_regions
 from astro_clusterclass.classes import CLASS_COLORS
+from astro_clusterclass.conftest import legus_file, simple_wcs
 from astro_clusterclass.ds9 import PAPER_MAGNITUDE_RADII
 from astro_clusterclass.io import read_legus
 
-from .conftest import legus_file, simple_wcs
 
-
-def _colour(region):
+def _color(region):
     # regions >= 0.8 reads DS9 'color' into edgecolor/facecolor.
     return region.visual.get('edgecolor', region.visual.get('color'))
 
 
-def test_ngc1566_regions_read_back_with_class_colours(tmp_path):
+def test_ngc1566_regions_read_back_with_class_colors(tmp_path):
     tbl = read_legus(legus_file('ngc1566'))
     path = tmp_path / 'ngc1566.reg'
     write_ds9_regions(tbl, path, label='id')
     back = Regions.read(path, format='ds9')
     assert len(back) == len(tbl)
     expected = [CLASS_COLORS[int(c)] for c in tbl['class']]
-    assert [_colour(r) for r in back] == expected
+    assert [_color(r) for r in back] == expected
     # 1-based on disk, 0-based in memory: regions converts both ways.
     assert back[10].center.x == pytest.approx(tbl['x'][10], abs=1e-6)
     assert str(back[10].meta['text']) == str(tbl['id'][10])
@@ -88,26 +87,27 @@ def test_rows_without_position_warn(tmp_path):
     assert len(regs) == 1
 
 
-def test_bad_inputs(tmp_path):
-    tbl = QTable({'x': [1.0], 'y': [1.0], 'class': [7]})
-    with pytest.raises(ValueError, match=r"column 'class' contains labels outside.*\[7\]"):
-        write_ds9_regions(tbl, tmp_path / 'a.reg')
-    with pytest.raises(ValueError, match="table has no class column"):
-        write_ds9_regions(QTable({'x': [1.0], 'y': [1.0]}), tmp_path / 'a.reg')
-    with pytest.raises(ValueError, match="class_column: 'kind' is not a column"):
-        write_ds9_regions(tbl, tmp_path / 'a.reg', class_column='kind')
-    ok = QTable({'x': [1.0], 'y': [1.0], 'class': [1]})
-    with pytest.raises(ValueError, match="coordinates must be one of 'pixel', 'sky'"):
-        write_ds9_regions(ok, tmp_path / 'a.reg', coordinates='galactic')
-    with pytest.raises(ValueError, match="coordinates='sky' needs a SkyCoord column or wcs="):
-        write_ds9_regions(ok, tmp_path / 'a.reg', coordinates='sky')
-    with pytest.raises(ValueError, match=r"magnitude_column \(used by radius_by_magnitude\): "
-                                         r"'mag_F555W' is not a column"):
-        write_ds9_regions(ok, tmp_path / 'a.reg', radius_by_magnitude=PAPER_MAGNITUDE_RADII)
-    with pytest.raises(ValueError, match='label must be None'):
-        write_ds9_regions(ok, tmp_path / 'a.reg', label='name')
-    with pytest.raises(TypeError, match='must be an astropy Table'):
-        write_ds9_regions({'x': [1.0]}, tmp_path / 'a.reg')
+_LABELLED = QTable({'x': [1.0], 'y': [1.0], 'class': [1]})
+
+
+@pytest.mark.parametrize('tbl, kwargs, error, match', [
+    (QTable({'x': [1.0], 'y': [1.0], 'class': [7]}), {}, ValueError,
+     r"column 'class' contains labels outside.*\[7\]"),
+    (QTable({'x': [1.0], 'y': [1.0]}), {}, ValueError, "table has no class column"),
+    (QTable({'x': [1.0], 'y': [1.0], 'class': [7]}), {'class_column': 'kind'}, ValueError,
+     "class_column: 'kind' is not a column"),
+    (_LABELLED, {'coordinates': 'galactic'}, ValueError,
+     "coordinates must be one of 'pixel', 'sky'"),
+    (_LABELLED, {'coordinates': 'sky'}, ValueError,
+     "coordinates='sky' needs a SkyCoord column or wcs="),
+    (_LABELLED, {'radius_by_magnitude': PAPER_MAGNITUDE_RADII}, ValueError,
+     r"magnitude_column \(used by radius_by_magnitude\): 'mag_F555W' is not a column"),
+    (_LABELLED, {'label': 'name'}, ValueError, 'label must be None'),
+    ({'x': [1.0]}, {}, TypeError, 'must be an astropy Table'),
+])
+def test_bad_inputs(tmp_path, tbl, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        write_ds9_regions(tbl, tmp_path / 'a.reg', **kwargs)
 
 
 @pytest.mark.skipif(any(shutil.which(tool) is None
@@ -135,17 +135,17 @@ def test_region_file_loads_in_ds9(tmp_path):
                                 str(tmp_path / 'ngc1566.reg')],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         screenshot = tmp_path / 'screen.xwd'
-        colours = {}
+        colors = {}
         for _ in range(30):  # DS9 takes a few seconds to draw 2752 regions
             time.sleep(1.0)
             subprocess.run(['xwd', '-root', '-silent', '-out', str(screenshot)],
                            env=env, check=True)
-            colours = _count_colours(screenshot)
-            if all(colours[c] > 200 for c in ('red', 'green', 'blue', 'yellow')):
+            colors = _count_colors(screenshot)
+            if all(colors[c] > 200 for c in ('red', 'green', 'blue', 'yellow')):
                 break
         assert ds9.poll() is None, 'ds9 exited early'
-        for colour in ('red', 'green', 'blue', 'yellow'):
-            assert colours[colour] > 200, colours
+        for color in ('red', 'green', 'blue', 'yellow'):
+            assert colors[color] > 200, colors
         keep = os.environ.get('ASTRO_CLUSTERCLASS_DS9_SCREENSHOT')
         if keep:
             shutil.copy(screenshot, keep)
@@ -156,7 +156,7 @@ def test_region_file_loads_in_ds9(tmp_path):
                 process.wait()
 
 
-def _count_colours(path):
+def _count_colors(path):
     """Pixels of pure red, green, blue and yellow in an X window dump."""
     from PIL import Image  # matplotlib depends on pillow
 
@@ -170,3 +170,13 @@ def _count_colours(path):
             'green': int(np.sum((g > hi) & (r < lo) & (b < lo))),
             'blue': int(np.sum((b > hi) & (r < lo) & (g < lo))),
             'yellow': int(np.sum((r > hi) & (g > hi) & (b < lo)))}
+
+
+def test_write_ds9_regions_output_policy(tmp_path):
+    tbl = QTable({'x': [10.0], 'y': [5.0], 'class': [1]})
+    path = tmp_path / 'c.reg'
+    write_ds9_regions(tbl, path)
+    with pytest.raises(FileExistsError, match='exists; pass overwrite=True'):
+        write_ds9_regions(tbl, path)
+    write_ds9_regions(tbl, path, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ['c.reg']

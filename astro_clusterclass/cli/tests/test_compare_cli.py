@@ -4,8 +4,7 @@ import numpy as np
 from astropy.table import QTable
 
 from astro_clusterclass.cli import main
-
-from .conftest import legus_file, shared_data_path
+from astro_clusterclass.conftest import legus_file, shared_data_path
 
 
 def _write_pair(tmp_path):
@@ -24,7 +23,7 @@ def _write_pair(tmp_path):
     return pa, pb
 
 
-def test_compare_two_catalogues(tmp_path, capsys):
+def test_compare_two_catalogs(tmp_path, capsys):
     pa, pb = _write_pair(tmp_path)
     out = tmp_path / 'report'
     assert main(['compare', str(pa), str(pb), '-o', str(out), '--column-b', 'klass']) == 0
@@ -73,7 +72,7 @@ def test_compare_two_columns_of_ngc1566(tmp_path):
     assert main(['compare', str(path), str(path), '--column-a', 'class_human',
                  '--column-b', 'class_ml', '-o', str(out), '--distance', '17.7',
                  '--track', str(track)]) == 0
-    boxes = QTable.read(out / 'colour_boxes.ecsv')
+    boxes = QTable.read(out / 'color_boxes.ecsv')
     assert boxes.colnames == ['class', 'box', 'class_human', 'class_ml', 'qr']
-    assert (out / 'colour_colour_class_human.png').exists()
+    assert (out / 'color_color_class_human.png').exists()
     assert not (out / 'matches.ecsv').exists()  # one catalogue: nothing to match

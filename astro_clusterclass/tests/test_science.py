@@ -5,11 +5,10 @@ import pytest
 from astropy import units as u
 from astropy.table import QTable
 
+from astro_clusterclass.conftest import legus_file
 from astro_clusterclass.science import (age_distribution, bright_end_completeness,
                                         distance_modulus, equal_number_bins,
                                         mass_function, power_law_fit)
-
-from .conftest import legus_file
 
 
 def _power_law(n, slope, x_min, rng, x_max=np.inf):
@@ -99,7 +98,7 @@ def test_power_law_fit_without_the_first_bin():
         power_law_fit(x, n_bins=3, drop_first=True)
 
 
-def _synthetic_catalogue(seed=0):
+def _synthetic_catalog(seed=0):
     rng = np.random.default_rng(seed)
     slopes = {(6.0, 7.0): -1.6, (7.0, 8.0): -2.0, (8.0, 8.6): -2.4}
     rows = []
@@ -115,7 +114,7 @@ def _synthetic_catalogue(seed=0):
 
 
 def test_mass_function_recovers_slopes_per_age_range():
-    tbl, slopes = _synthetic_catalogue()
+    tbl, slopes = _synthetic_catalog()
     mf = mass_function(tbl, mass_min=1e4, n_bins=6)
     assert len(mf) == 3
     for row, slope in zip(mf, slopes.values()):
@@ -146,16 +145,18 @@ def test_age_distribution_with_and_without_youngest_bin():
     assert ad['youngest_age_max'].unit == u.yr
 
 
-def test_missing_units_and_columns_are_errors():
-    tbl, _ = _synthetic_catalogue()
-    plain = QTable({'age': tbl['age'].value, 'mass': tbl['mass'], 'class': tbl['class']})
-    with pytest.raises(ValueError, match="column 'age' must carry a unit"):
-        mass_function(plain)
-    with pytest.raises(ValueError, match="class_column: 'klass' is not a column"):
-        mass_function(tbl, class_column='klass')
-    wrong = QTable({'age': tbl['age'], 'mass': tbl['mass'].value * u.m, 'class': tbl['class']})
-    with pytest.raises(ValueError, match='convertible to solMass'):
-        mass_function(wrong)
+@pytest.mark.parametrize('change, kwargs, match', [
+    (lambda tbl: QTable({'age': tbl['age'].value, 'mass': tbl['mass'], 'class': tbl['class']}),
+     {}, "column 'age' must carry a unit"),
+    (lambda tbl: tbl, {'class_column': 'klass'}, "class_column: 'klass' is not a column"),
+    (lambda tbl: QTable({'age': tbl['age'], 'mass': tbl['mass'].value * u.m,
+                         'class': tbl['class']}),
+     {}, 'convertible to solMass'),
+])
+def test_missing_units_and_columns_are_errors(change, kwargs, match):
+    tbl, _ = _synthetic_catalog()
+    with pytest.raises(ValueError, match=match):
+        mass_function(change(tbl), **kwargs)
 
 
 def test_bright_end_completeness_counts():

@@ -1,6 +1,5 @@
 """The plots: what they draw, checked on the returned Figure/Axes."""
 
-import matplotlib
 import numpy as np
 import pytest
 from astropy import units as u
@@ -10,25 +9,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from astro_clusterclass import make_cutouts
-from astro_clusterclass.compare import (COLOUR_BOXES, agreement_vs_property, confusion_matrix,
+from astro_clusterclass.compare import (COLOR_BOXES, agreement_vs_property, confusion_matrix,
                                         read_bc03_track)
-from astro_clusterclass.visualization import (plot_agreement_vs_property, plot_colour_colour,
+from astro_clusterclass.conftest import shared_data_path
+from astro_clusterclass.visualization import (plot_agreement_vs_property, plot_color_color,
                                               plot_confusion_grid, plot_confusion_matrix,
                                               plot_gallery)
 
-from .conftest import shared_data_path
 
-matplotlib.use('Agg')
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    import matplotlib.pyplot as plt
-    yield
-    plt.close('all')
-
-
-def _catalogue(n=300, seed=0):
+def _catalog(n=300, seed=0):
     rng = np.random.default_rng(seed)
     v = rng.uniform(20, 24, n)
     return QTable({'mag_F336W': (v + rng.uniform(-1.8, 0.5, n)) * u.mag,
@@ -44,16 +33,16 @@ def _track():
                    'vi': [-0.33, 0.7, 0.46, 0.9, 1.3] * u.mag})
 
 
-def test_colour_colour_diagram_draws_points_boxes_and_track():
-    tbl = _catalogue()
+def test_color_color_diagram_draws_points_boxes_and_track():
+    tbl = _catalog()
     tbl['mag_F814W'][0] = np.nan * u.mag  # no colour: left out
-    ax = plot_colour_colour(tbl, class_column='class', classes=(1, 2, 3), track=_track(),
-                            title='test')
+    ax = plot_color_color(tbl, class_column='class', classes=(1, 2, 3), track=_track(),
+                          title='test')
     assert isinstance(ax, Axes)
     boxes = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(boxes) == 4
     corners = sorted((round(b.get_x(), 2), round(b.get_y(), 2)) for b in boxes)
-    assert corners == sorted((lim['vi'][0], lim['ub'][0]) for lim in COLOUR_BOXES.values())
+    assert corners == sorted((lim['vi'][0], lim['ub'][0]) for lim in COLOR_BOXES.values())
     points = ax.collections
     assert len(points) == 3
     plotted = sum(len(c.get_offsets()) for c in points)
@@ -67,20 +56,24 @@ def test_colour_colour_diagram_draws_points_boxes_and_track():
     assert ax.get_title() == 'test'
 
 
-def test_colour_colour_without_classes_and_into_given_axes():
+def test_color_color_without_classes_and_into_given_axes():
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots()
-    out = plot_colour_colour(_catalogue(), ax=ax, boxes=None)
+    out = plot_color_color(_catalog(), ax=ax, boxes=None)
     assert out is ax and not ax.patches and len(ax.collections) == 1
-    with pytest.raises(ValueError, match="class_column: 'nope' is not a column"):
-        plot_colour_colour(_catalogue(), class_column='nope')
-    with pytest.raises(ValueError, match='track lacks'):
-        plot_colour_colour(_catalogue(), track=QTable({'age': [1.0]}))
-    with pytest.raises(ValueError, match='lacks magnitude column'):
-        plot_colour_colour(QTable({'mag_F555W': [20.0]}))
 
 
-def test_colour_colour_with_the_bc03_track():
+@pytest.mark.parametrize('tbl, kwargs, match', [
+    (_catalog(), {'class_column': 'nope'}, "class_column: 'nope' is not a column"),
+    (_catalog(), {'track': QTable({'age': [1.0]})}, 'track lacks'),
+    (QTable({'mag_F555W': [20.0]}), {}, 'lacks magnitude column'),
+])
+def test_color_color_errors(tbl, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_color_color(tbl, **kwargs)
+
+
+def test_color_color_with_the_bc03_track():
     path = shared_data_path('bc03_phangs', 'bc03_solar_hst_vega_colours.csv')
     track = read_bc03_track(path)
     # The data README's solar check points.
@@ -90,25 +83,12 @@ def test_colour_colour_with_the_bc03_track():
         assert row['vi'].value == pytest.approx(vi, abs=0.01)
     folder = read_bc03_track(path.parent)  # the .npy files give the same track
     np.testing.assert_allclose(folder['ub'], track['ub'], atol=1e-4 * u.mag)
-    ax = plot_colour_colour(_catalogue(), class_column='class', track=track)
+    ax = plot_color_color(_catalog(), class_column='class', track=track)
     assert any(li.get_label() == 'BC03 solar' for li in ax.lines)
 
 
-def test_read_bc03_track_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match='does not exist'):
-        read_bc03_track(tmp_path / 'missing.csv')
-    bad = tmp_path / 'bad.csv'
-    bad.write_text('age_myr,bv\n1,0.1\n2,0.2\n')
-    with pytest.raises(ValueError, match=r"lacks the colour\(s\) \['ub', 'vi'\]"):
-        read_bc03_track(bad)
-    with pytest.raises(FileNotFoundError, match='not a folder of'):
-        read_bc03_track(tmp_path)
-    with pytest.raises(ValueError, match='metallicity'):
-        read_bc03_track(tmp_path, metallicity='sol2')
-
-
 def test_confusion_matrix_plot_writes_every_cell():
-    tbl = _catalogue()
+    tbl = _catalog()
     matrix = confusion_matrix(tbl, 'class', 'ml')
     ax = plot_confusion_matrix(matrix, title='mean')
     values = np.array([np.asarray(matrix[c]) for c in matrix.colnames[1:]]).T
@@ -123,7 +103,7 @@ def test_confusion_matrix_plot_writes_every_cell():
 
 
 def test_confusion_grid_layout():
-    tbl = _catalogue()
+    tbl = _catalog()
     mats = {k: confusion_matrix(tbl, 'class', 'ml', normalize=k) for k in (None, 'a', 'b')}
     fig = plot_confusion_grid({str(k): v for k, v in mats.items()}, ncols=2)
     assert isinstance(fig, Figure)
@@ -137,7 +117,7 @@ def test_confusion_grid_layout():
 
 
 def test_agreement_vs_property_panels():
-    tbl = _catalogue(n=800)
+    tbl = _catalog(n=800)
     tbl['V'] = tbl['mag_F555W'].value
     trend = agreement_vs_property(tbl, 'class', 'ml', 'V', n_bins=4)
     fig = plot_agreement_vs_property({'A vs B': trend, 'B vs A':
@@ -174,7 +154,7 @@ def test_gallery_rows_per_class():
         plot_gallery(stamps, [9] * 10)
 
 
-def test_gallery_scale_is_set_by_the_candidate_not_a_bright_neighbour():
+def test_gallery_scale_is_set_by_the_candidate_not_a_bright_neighbor():
     # A faint candidate in the centre and a source 100 times brighter in the
     # corner of the same 40 px stamp.
     yy, xx = np.mgrid[:200, :200]

@@ -6,7 +6,7 @@ from astropy import units as u
 from astropy.coordinates import Distance, SkyCoord
 from astropy.table import QTable
 
-from astro_clusterclass.compare import (CONFUSION_NORMALIZATIONS, NORMALISING_MV,
+from astro_clusterclass.compare import (CONFUSION_NORMALIZATIONS, NORMALIZING_MV,
                                         CatalogComparison, agreement_fractions,
                                         agreement_vs_property, compare_catalogs,
                                         confusion_matrix, crossmatch)
@@ -140,10 +140,10 @@ def test_color_box_counts_match_independent_counts(pair, result):
     boxes = result.color_boxes
     assert boxes.colnames == ['class', 'box', 'A', 'klass', 'qr']
     for name, (tbl, column) in (('A', (a, 'class')), ('klass', (b, 'klass'))):
-        expected = _box_counts(tbl, column, DM, NORMALISING_MV)
+        expected = _box_counts(tbl, column, DM, NORMALIZING_MV)
         got = {(row['class'], int(row['box'])): int(row[name]) for row in boxes}
         assert got == expected, name
-    assert result.mv_limit == NORMALISING_MV and result.distance_modulus == DM
+    assert result.mv_limit == NORMALIZING_MV and result.distance_modulus == DM
 
 
 def test_mv_limit_and_bright_objects(pair, result):
@@ -153,9 +153,9 @@ def test_mv_limit_and_bright_objects(pair, result):
     expected = _box_counts(a, 'class', DM, -9.0)
     got = {(row['class'], int(row['box'])): int(row['A']) for row in strict.color_boxes}
     assert got == expected
-    assert sum(expected.values()) < sum(_box_counts(a, 'class', DM, NORMALISING_MV).values())
+    assert sum(expected.values()) < sum(_box_counts(a, 'class', DM, NORMALIZING_MV).values())
     v = a['mag_F555W'].to_value(u.mag)
-    assert len(result.bright_objects('A')) == np.sum(v - DM < NORMALISING_MV)
+    assert len(result.bright_objects('A')) == np.sum(v - DM < NORMALIZING_MV)
     assert len(strict.bright_objects('A')) == np.sum(v - DM < -9.0)
     assert compare_catalogs(a, b, class_column_b='klass').bright_objects('class') is None
     with pytest.raises(ValueError, match="name must be one of"):
@@ -215,7 +215,7 @@ def test_write(tmp_path, pair):
                               output_dir=out)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(result.tables()) == [
-        'agreement.ecsv', 'agreement_vs_mag_F555W.ecsv', 'colour_boxes.ecsv',
+        'agreement.ecsv', 'agreement_vs_mag_F555W.ecsv', 'color_boxes.ecsv',
         'confusion_counts.ecsv', 'confusion_mean.ecsv', 'confusion_truth_a.ecsv',
         'confusion_truth_b.ecsv', 'matches.ecsv']
     assert sorted(result.files) == sorted(str(out / n) for n in names)
@@ -241,8 +241,11 @@ def test_write(tmp_path, pair):
     ({'mv_limit': np.nan}, ValueError, 'mv_limit must be a finite number'),
     ({'distance_modulus': 10 * u.s}, TypeError, 'distance_modulus must be a distance'),
     ({'footprint': 'box'}, ValueError, 'footprint'),
-    ({'distance_modulus': DM}, ValueError, "name_a='class' would be a column of the colour-box"),
-    ({'distance_modulus': DM, 'name_a': 'A', 'name_b': 'qr'}, ValueError, "give another name_b"),
+    # With a distance modulus the names become columns of the colour-box counts,
+    # which refuse 'class', 'box' and 'qr' (name_a defaults to class_column_a).
+    ({'distance_modulus': DM}, ValueError, "catalogs: a method cannot be named 'class'"),
+    ({'distance_modulus': DM, 'name_a': 'A', 'name_b': 'qr'}, ValueError,
+     "catalogs: a method cannot be named 'qr'"),
 ])
 def test_errors_name_the_parameter(pair, kwargs, error, match):
     a, b = pair
@@ -252,11 +255,12 @@ def test_errors_name_the_parameter(pair, kwargs, error, match):
         compare_catalogs(a, b, **args)
 
 
-def test_errors_for_tables(pair):
+@pytest.mark.parametrize('args, error, match', [
+    (lambda a: ({'class': [1]},), TypeError, 'tbl_a must be an astropy Table'),
+    (lambda a: (a, [1, 2]), TypeError, 'tbl_b must be an astropy Table'),
+    (lambda a: (a,), ValueError, 'class_column_a and class_column_b must differ'),
+])
+def test_errors_for_tables(pair, args, error, match):
     a, _ = pair
-    with pytest.raises(TypeError, match='tbl_a must be an astropy Table'):
-        compare_catalogs({'class': [1]})
-    with pytest.raises(TypeError, match='tbl_b must be an astropy Table'):
-        compare_catalogs(a, [1, 2])
-    with pytest.raises(ValueError, match='class_column_a and class_column_b must differ'):
-        compare_catalogs(a)
+    with pytest.raises(error, match=match):
+        compare_catalogs(*args(a))

@@ -8,9 +8,8 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
 
+from astro_clusterclass.conftest import legus_file, shared_data_path
 from astro_clusterclass.io import LegusLayoutError, read_legus
-
-from .conftest import legus_file, shared_data_path
 
 # Files whose trailing columns cannot be identified with certainty, with a
 # class column chosen by looking at them (see the LEGUS data README).
@@ -150,23 +149,21 @@ def test_class_column_with_values_outside_scheme():
         read_legus(legus_file('ngc4449'), class_column=34)
 
 
-def test_file_that_is_not_a_catalogue(tmp_path):
-    text = tmp_path / 'hlsp_legus_fake_multiband.tab'
-    text.write_text('id name\n1 cluster\n')
-    with pytest.raises(ValueError, match='not a LEGUS catalogue'):
-        read_legus(text)
-    narrow = tmp_path / 'narrow.tab'
-    narrow.write_text('1 2 3\n4 5 6\n')
-    with pytest.raises(ValueError, match='3 columns'):
-        QTable.read(narrow, format='legus')
-    binary = tmp_path / 'image.tab'
-    binary.write_bytes(bytes(range(256)))
-    with pytest.raises(ValueError, match='not a LEGUS catalogue'):
-        read_legus(binary)
-    empty = tmp_path / 'empty.tab'
-    empty.write_text('')
-    with pytest.raises(ValueError, match='no rows'):
-        read_legus(empty)
+@pytest.mark.parametrize('name, content, read, match', [
+    ('hlsp_legus_fake_multiband.tab', 'id name\n1 cluster\n', read_legus, 'not a LEGUS catalogue'),
+    ('narrow.tab', '1 2 3\n4 5 6\n', lambda path: QTable.read(path, format='legus'),
+     '3 columns'),
+    ('image.tab', bytes(range(256)), read_legus, 'not a LEGUS catalogue'),
+    ('empty.tab', '', read_legus, 'no rows'),
+])
+def test_file_that_is_not_a_catalog(tmp_path, name, content, read, match):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        read(path)
 
 
 def test_format_is_identified_from_file_name():

@@ -7,8 +7,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import QTable
 
 from astro_clusterclass.compare import agreement_fractions, crossmatch, in_footprint
-
-from .conftest import legus_file, simple_wcs
+from astro_clusterclass.conftest import legus_file, simple_wcs
 
 
 def _brute_force(pa, pb, radius):
@@ -22,7 +21,7 @@ def _brute_force(pa, pb, radius):
     return pairs
 
 
-def _catalogues(n=400, seed=0):
+def _catalogs(n=400, seed=0):
     rng = np.random.default_rng(seed)
     xa, ya = rng.uniform(0, 500, n), rng.uniform(0, 500, n)
     keep = rng.uniform(size=n) < 0.7
@@ -38,7 +37,7 @@ def _catalogues(n=400, seed=0):
 
 
 def test_pixel_matches_equal_brute_force():
-    a, b = _catalogues()
+    a, b = _catalogs()
     before = a.copy()
     matches = crossmatch(a, b, radius=2)
     expected = _brute_force(np.column_stack([a['x'], a['y']]),
@@ -58,7 +57,7 @@ def test_pixel_matches_equal_brute_force():
 
 
 def test_matching_is_symmetric():
-    a, b = _catalogues(seed=4)
+    a, b = _catalogs(seed=4)
     ab = crossmatch(a, b, radius=2)
     ba = crossmatch(b, a, radius=2)
     assert set(zip(ab['index_a'].tolist(), ab['index_b'].tolist())) == \
@@ -81,7 +80,7 @@ def test_radius_is_inclusive_and_quantity_in_pixels():
 
 
 def test_no_overlap_and_empty_tables_give_empty_results():
-    a, b = _catalogues()
+    a, b = _catalogs()
     b['x'] += 10_000  # far away
     m = crossmatch(a, b)
     assert len(m) == 0
@@ -122,13 +121,13 @@ def test_in_footprint_and_degenerate_footprint():
     square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]])
     assert in_footprint(np.array([[10, 5], [np.nan, 1]]), square).tolist() == [True, False]
     line = QTable({'x': [0.0, 1.0, 2.0], 'y': [0.0, 1.0, 2.0]})
-    a, _ = _catalogues()
+    a, _ = _catalogs()
     with pytest.raises(ValueError, match='span no area'):
         crossmatch(a, line, footprint='hull')
 
 
 def test_sky_matching_equals_pixel_matching_through_a_wcs():
-    a, b = _catalogues(seed=7)
+    a, b = _catalogs(seed=7)
     wcs = simple_wcs((500, 500))
     for tbl in (a, b):
         tbl['coord'] = wcs.pixel_to_world(tbl['x'], tbl['y'])
@@ -146,20 +145,18 @@ def test_sky_matching_equals_pixel_matching_through_a_wcs():
     assert skyhull.meta['n_b_in_footprint'] == pixhull.meta['n_b_in_footprint']
 
 
-def test_bad_arguments_are_named():
-    a, b = _catalogues()
-    with pytest.raises(u.UnitsError, match='radius'):
-        crossmatch(a, b, radius=2 * u.kg)
-    with pytest.raises(ValueError, match='radius must be positive'):
-        crossmatch(a, b, radius=-1)
-    with pytest.raises(ValueError, match='footprint'):
-        crossmatch(a, b, footprint='box')
-    with pytest.raises(ValueError, match='suffixes'):
-        crossmatch(a, b, suffixes=('_x', '_x'))
-    with pytest.raises(ValueError, match='no SkyCoord column'):
-        crossmatch(a, b, radius=0.1 * u.arcsec)
-    with pytest.raises(TypeError, match='tbl_b must be an astropy Table'):
-        crossmatch(a, {'x': [1]})
+@pytest.mark.parametrize('b, kwargs, error, match', [
+    (None, {'radius': 2 * u.kg}, u.UnitsError, 'radius'),
+    (None, {'radius': -1}, ValueError, 'radius must be positive'),
+    (None, {'footprint': 'box'}, ValueError, 'footprint'),
+    (None, {'suffixes': ('_x', '_x')}, ValueError, 'suffixes'),
+    (None, {'radius': 0.1 * u.arcsec}, ValueError, 'no SkyCoord column'),
+    ({'x': [1]}, {}, TypeError, 'tbl_b must be an astropy Table'),
+])
+def test_bad_arguments_are_named(b, kwargs, error, match):
+    a, other = _catalogs()
+    with pytest.raises(error, match=match):
+        crossmatch(a, other if b is None else b, **kwargs)
 
 
 def test_ngc628_fields_overlap_on_the_sky():

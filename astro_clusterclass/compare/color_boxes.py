@@ -28,12 +28,12 @@ from .._utils.distance import distance_modulus as _modulus
 from ..classes import CLASSES, is_cluster, validate_classes
 from ..tables import check_table, provenance
 
-__all__ = ['COLOUR_BOXES', 'COLOUR_BOX_CLASSES', 'NORMALISING_MV', 'QR_MIN_COUNT',
-           'assign_colour_boxes', 'colour_box_counts', 'quality_ratio']
+__all__ = ['COLOR_BOXES', 'COLOR_BOX_CLASSES', 'NORMALIZING_MV', 'QR_MIN_COUNT',
+           'assign_color_boxes', 'color_box_counts', 'quality_ratio']
 
 #: The four boxes of the U−B vs V−I diagram (§5): name, ages, and the
 #: (lower, upper) limits in V−I and U−B (Vega mag).
-COLOUR_BOXES = {
+COLOR_BOXES = {
     1: {'name': 'old', 'ages': '> 1 Gyr', 'vi': (0.95, 1.5), 'ub': (-0.4, 1.0)},
     2: {'name': 'intermediate', 'ages': '0.1-1 Gyr', 'vi': (0.2, 0.95), 'ub': (-0.4, 1.0)},
     3: {'name': 'young', 'ages': '10-100 Myr', 'vi': (0.2, 0.95), 'ub': (-1.1, -0.4)},
@@ -41,13 +41,17 @@ COLOUR_BOXES = {
 }
 
 #: Class labels counted in Table 2: each class and class 1+2 as one.
-COLOUR_BOX_CLASSES = ('1', '2', '3', '4', '1+2')
+COLOR_BOX_CLASSES = ('1', '2', '3', '4', '1+2')
 
 #: Absolute V magnitude limit that normalises the samples (§5.5).
-NORMALISING_MV = -7.8
+NORMALIZING_MV = -7.8
 
 #: Every method needs at least this many objects in a cell for a QR.
 QR_MIN_COUNT = 12
+
+#: Columns of the `color_box_counts` table besides the one per method
+#: (so no method may have one of these names).
+_COUNT_COLUMNS = ('class', 'box', 'qr')
 
 _DEFAULT_MAGS = {'F336W': 'mag_F336W', 'F438W': 'mag_F438W', 'F555W': 'mag_F555W',
                  'F814W': 'mag_F814W'}
@@ -72,7 +76,7 @@ def _mag_columns(tbl, mag_columns, parameter='tbl'):
     return columns
 
 
-def _colours(tbl, columns):
+def _colors(tbl, columns):
     mags = {band: float_values(tbl[name], f'column {name!r}') for band, name in columns.items()}
     ub = mags['F336W'] - mags['F438W']
     vi = mags['F555W'] - mags['F814W']
@@ -89,7 +93,7 @@ def _boxes_of(ub, vi, boxes):
     return box
 
 
-def assign_colour_boxes(tbl, *, mag_columns=None, boxes=COLOUR_BOXES):
+def assign_color_boxes(tbl, *, mag_columns=None, boxes=COLOR_BOXES):
     """
     U−B, V−I and the colour box of every row.
 
@@ -102,7 +106,7 @@ def assign_colour_boxes(tbl, *, mag_columns=None, boxes=COLOUR_BOXES):
         Band → column name, for tables that name them differently.
     boxes : dict, optional
         Box number → ``{'vi': (lo, hi), 'ub': (lo, hi)}``; default
-        :data:`COLOUR_BOXES`.
+        :data:`COLOR_BOXES`.
 
     Returns
     -------
@@ -110,7 +114,7 @@ def assign_colour_boxes(tbl, *, mag_columns=None, boxes=COLOUR_BOXES):
         A copy of ``tbl`` with ``ub`` and ``vi`` (mag) and ``box`` (1-4,
         0 outside every box). All three are masked where a magnitude is
         missing or not finite (e.g. LEGUS 99.999 / 66.666), so these rows
-        are flagged, not dropped. ``meta['n_no_colour']`` counts them.
+        are flagged, not dropped. ``meta['n_no_color']`` counts them.
 
     Raises
     ------
@@ -121,22 +125,22 @@ def assign_colour_boxes(tbl, *, mag_columns=None, boxes=COLOUR_BOXES):
     --------
     >>> import numpy as np
     >>> from astropy.table import QTable
-    >>> from astro_clusterclass.compare import assign_colour_boxes
+    >>> from astro_clusterclass.compare import assign_color_boxes
     >>> tbl = QTable({'mag_F336W': [20.0, 21.0, np.nan], 'mag_F438W': [21.5, 21.2, 21.0],
     ...               'mag_F555W': [21.0, 21.0, 21.0], 'mag_F814W': [21.2, 19.8, 20.0]})
-    >>> assign_colour_boxes(tbl)['box'].tolist()
+    >>> assign_color_boxes(tbl)['box'].tolist()
     [4, 1, None]
     """
     check_table(tbl)
     columns = _mag_columns(tbl, mag_columns)
-    ub, vi = _colours(tbl, columns)
+    ub, vi = _colors(tbl, columns)
     bad = ~(np.isfinite(ub) & np.isfinite(vi))
     out = QTable(tbl, copy=True)
     out['ub'] = Masked(u.Quantity(np.where(bad, 0.0, ub), u.mag), mask=bad)
     out['vi'] = Masked(u.Quantity(np.where(bad, 0.0, vi), u.mag), mask=bad)
     out['box'] = MaskedColumn(_boxes_of(ub, vi, boxes), mask=bad)
-    out.meta['colour_boxes'] = provenance('assign_colour_boxes', {'mag_columns': columns})
-    out.meta['n_no_colour'] = int(bad.sum())
+    out.meta['color_boxes'] = provenance('assign_color_boxes', {'mag_columns': columns})
+    out.meta['n_no_color'] = int(bad.sum())
     return out
 
 
@@ -189,30 +193,35 @@ def quality_ratio(counts, *, min_count=QR_MIN_COUNT):
     return qr if qr.ndim else qr[()]
 
 
-def _catalogues(catalogues):
-    if isinstance(catalogues, Table) or not isinstance(catalogues, Mapping) or not catalogues:
-        msg = ('catalogues must be a non-empty mapping of method name to a table, or to '
+def _catalogs(catalogs):
+    if isinstance(catalogs, Table) or not isinstance(catalogs, Mapping) or not catalogs:
+        msg = ('catalogs must be a non-empty mapping of method name to a table, or to '
                'a (table, class column) pair')
         raise TypeError(msg)
     out = {}
-    for name, value in catalogues.items():
+    for name, value in catalogs.items():
+        if str(name) in _COUNT_COLUMNS:
+            msg = (f'catalogs: a method cannot be named {str(name)!r}, the name of another '
+                   f'column of the counts (which has the columns {_COUNT_COLUMNS} and one per '
+                   f'method); give it another name')
+            raise ValueError(msg)
         if isinstance(value, Table):
             tbl, column = value, 'class'
         else:
             try:
                 tbl, column = value
             except (TypeError, ValueError) as exc:
-                msg = f'catalogues[{name!r}] must be a table or a (table, class column) pair'
+                msg = f'catalogs[{name!r}] must be a table or a (table, class column) pair'
                 raise TypeError(msg) from exc
-        check_table(tbl, parameter=f'catalogues[{name!r}]')
-        require_columns(tbl, column, parameter=f'catalogues[{name!r}] class column')
+        check_table(tbl, parameter=f'catalogs[{name!r}]')
+        require_columns(tbl, column, parameter=f'catalogs[{name!r}] class column')
         out[str(name)] = (tbl, column)
     return out
 
 
-def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING_MV,
-                      v_column='mag_F555W', mag_columns=None, classes=COLOUR_BOX_CLASSES,
-                      boxes=COLOUR_BOXES, min_count=QR_MIN_COUNT):
+def color_box_counts(catalogs, *, distance_modulus, abs_mag_limit=NORMALIZING_MV,
+                     v_column='mag_F555W', mag_columns=None, classes=COLOR_BOX_CLASSES,
+                     boxes=COLOR_BOXES, min_count=QR_MIN_COUNT):
     """
     Objects per class and colour box for each method, with the quality ratio.
 
@@ -220,10 +229,11 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
 
     Parameters
     ----------
-    catalogues : mapping
+    catalogs : mapping
         Method name → table (class column ``'class'``) or
         ``(table, class_column)``; the same table may appear several
-        times with different class columns.
+        times with different class columns. Each name becomes a column
+        of the result, so it cannot be ``'class'``, ``'box'`` or ``'qr'``.
     distance_modulus : float, Quantity or mapping
         Distance modulus (mag) or distance (length Quantity), or a mapping
         method name → either.
@@ -232,11 +242,11 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
     v_column : str, optional
         Apparent V (F555W) magnitude column.
     mag_columns : dict, optional
-        Band → column for the colours, see `assign_colour_boxes`.
+        Band → column for the colours, see `assign_color_boxes`.
     classes : sequence of str, optional
         Class labels to count: ``'1'`` … ``'4'`` and ``'1+2'``.
     boxes : dict, optional
-        The boxes, default :data:`COLOUR_BOXES`.
+        The boxes, default :data:`COLOR_BOXES`.
     min_count : int, optional
         The QR needs at least this many objects from every method.
 
@@ -254,22 +264,23 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
     ------
     ValueError
         If a class label is unknown, a class or magnitude column is
-        missing or holds labels outside the scheme.
+        missing or holds labels outside the scheme, or a method is named
+        ``'class'``, ``'box'`` or ``'qr'`` (the other columns of the table).
 
     Examples
     --------
     Two classifications (columns of one table) of three objects; real
-    catalogues have hundreds (see :doc:`/colour_colour`):
+    catalogues have hundreds (see :doc:`/color_color`):
 
     >>> import astropy.units as u
     >>> from astropy.table import QTable
-    >>> from astro_clusterclass.compare import colour_box_counts
+    >>> from astro_clusterclass.compare import color_box_counts
     >>> mags = {'mag_F336W': [20.0, 21.5, 20.1], 'mag_F438W': [21.2, 21.1, 21.3],
     ...         'mag_F555W': [21.0, 20.5, 21.1], 'mag_F814W': [20.8, 19.3, 20.9]}
     >>> tbl = QTable({name: values * u.mag for name, values in mags.items()})
     >>> tbl['class'] = [1, 1, 2]
     >>> tbl['class_b'] = [1, 2, 2]
-    >>> counts = colour_box_counts({'A': tbl, 'B': (tbl, 'class_b')}, distance_modulus=29.0,
+    >>> counts = color_box_counts({'A': tbl, 'B': (tbl, 'class_b')}, distance_modulus=29.0,
     ...                            classes=('1', '1+2'))
     >>> counts[counts['class'] == '1+2'].pprint()
     class box  A   B   qr
@@ -286,22 +297,22 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
     if not set(classes) <= known:
         msg = f'classes must be among {sorted(known)}, got {list(classes)}'
         raise ValueError(msg)
-    catalogues = _catalogues(catalogues)
+    catalogs = _catalogs(catalogs)
     counts = {}
     info = {}
-    for name, (tbl, column) in catalogues.items():
+    for name, (tbl, column) in catalogs.items():
         dm = distance_modulus[name] if isinstance(distance_modulus, Mapping) \
             else distance_modulus
         dm = _modulus(dm, parameter='distance_modulus')
-        v = column_values(tbl, v_column, parameter=f'catalogues[{name!r}] v_column')
-        mags = _mag_columns(tbl, mag_columns, parameter=f'catalogues[{name!r}]')
-        labels = validate_classes(tbl[column], parameter=f'catalogues[{name!r}] column '
+        v = column_values(tbl, v_column, parameter=f'catalogs[{name!r}] v_column')
+        mags = _mag_columns(tbl, mag_columns, parameter=f'catalogs[{name!r}]')
+        labels = validate_classes(tbl[column], parameter=f'catalogs[{name!r}] column '
                                                          f'{column!r}').filled(0)
         with np.errstate(invalid='ignore'):
             bright = np.isfinite(v) & (v - dm < abs_mag_limit)
-        ub, vi = _colours(tbl, mags)
+        ub, vi = _colors(tbl, mags)
         box = _boxes_of(ub, vi, boxes)
-        no_colour = bright & ~(np.isfinite(ub) & np.isfinite(vi))
+        no_color = bright & ~(np.isfinite(ub) & np.isfinite(vi))
         cells = {}
         for label in classes:
             members = is_cluster(labels) if label == '1+2' else labels == int(label)
@@ -309,17 +320,17 @@ def colour_box_counts(catalogues, *, distance_modulus, abs_mag_limit=NORMALISING
                 cells[label, number] = int(np.sum(bright & members & (box == number)))
         counts[name] = cells
         info[name] = {'n_rows': len(tbl), 'class_column': column, 'distance_modulus': dm,
-                      'n_bright': int(bright.sum()), 'n_bright_no_colour': int(no_colour.sum())}
+                      'n_bright': int(bright.sum()), 'n_bright_no_color': int(no_color.sum())}
     out = QTable()
     keys = [(label, number) for label in classes for number in boxes]
     out['class'] = [k[0] for k in keys]
     out['box'] = np.array([k[1] for k in keys], dtype=np.int64)
-    for name in catalogues:
+    for name in catalogs:
         out[name] = np.array([counts[name][k] for k in keys], dtype=np.int64)
-    matrix = np.column_stack([out[name] for name in catalogues])
+    matrix = np.column_stack([out[name] for name in catalogs])
     out['qr'] = (quality_ratio(matrix, min_count=min_count) if matrix.shape[1] >= 2
                  else np.full(len(out), np.nan))
-    out.meta.update(provenance('colour_box_counts', {
+    out.meta.update(provenance('color_box_counts', {
         'abs_mag_limit': abs_mag_limit, 'v_column': v_column, 'min_count': min_count}))
     out.meta['methods'] = info
     return out

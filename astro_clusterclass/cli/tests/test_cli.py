@@ -1,17 +1,18 @@
-"""The clusterclass command line (foundation subcommands)."""
+"""The clusterclass command line (foundation subcommands and ``simulate``)."""
 
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from astropy import units as u
 from astropy.io import fits
 from astropy.table import QTable
 from regions import Regions
 
+from astro_clusterclass import load_images
 from astro_clusterclass.cli import main
-
-from .conftest import legus_file
+from astro_clusterclass.conftest import legus_file
 
 
 def test_help_lists_subcommands(capsys):
@@ -48,11 +49,11 @@ def test_regions_command_ambiguous_layout(tmp_path, capsys):
 
 
 def test_cutouts_command(tmp_path, small_field_files, capsys):
-    catalogue = tmp_path / 'cands.ecsv'
+    catalog = tmp_path / 'cands.ecsv'
     QTable({'id': [1, 2, 3], 'x': [60.0, 150.3, 239.0],
-            'y': [50.0, 120.7, 199.0]}).write(catalogue)
+            'y': [50.0, 120.7, 199.0]}).write(catalog)
     outdir = tmp_path / 'stamps'
-    assert main(['cutouts', str(catalogue), *small_field_files, '-o', str(outdir),
+    assert main(['cutouts', str(catalog), *small_field_files, '-o', str(outdir),
                  '--size', '21']) == 0
     assert 'cut 3 stamps of 21 px (1 flagged)' in capsys.readouterr().out
     summary = QTable.read(outdir / 'cutouts.ecsv')
@@ -61,12 +62,33 @@ def test_cutouts_command(tmp_path, small_field_files, capsys):
         stamp = hdul['F814W'].data
     # The Gaussian source at (150.3, 120.7) peaks in the centre pixel.
     assert np.unravel_index(np.argmax(stamp), stamp.shape) == (10, 10)
-    assert main(['cutouts', str(catalogue), *small_field_files, '-o', str(outdir),
+    assert main(['cutouts', str(catalog), *small_field_files, '-o', str(outdir),
                  '--size', '9', '--npz']) == 0
     data = np.load(outdir / 'cutouts.npz')
     assert data['data'].shape == (3, 5, 9, 9)
 
 
-def test_missing_catalogue(tmp_path, capsys):
+def test_missing_catalog(tmp_path, capsys):
     assert main(['regions', str(tmp_path / 'nope.tab'), '-o', str(tmp_path / 'x.reg')]) == 1
     assert "catalogue" in capsys.readouterr().err
+
+
+def test_cli_simulate(tmp_path, capsys):
+    out = tmp_path / 'sim'
+    assert main(['simulate', '-o', str(out), '--shape', '128', '160', '--n-candidates', '8',
+                 '--seed', '2', '--distance', '12']) == 0
+    text = capsys.readouterr().out
+    assert 'simulated 160x128 px, 8 candidates at 12 Mpc (seed 2)' in text
+    images = load_images(sorted(str(p) for p in out.glob('field_f*.fits')))
+    assert images.shape == (128, 160)
+    images.close()
+    truth = QTable.read(out / 'field_truth.ecsv')
+    assert len(truth) == 8
+    assert truth.meta['arguments']['distance'] == repr(12 * u.Mpc)
+    # Errors are reported, not raised.
+    assert main(['simulate', '-o', str(out), '--shape', '128', '128', '--n-candidates',
+                 '8']) == 1
+    assert 'exists; pass overwrite=True' in capsys.readouterr().err
+    assert main(['simulate', '-o', str(tmp_path / 'x'), '--shape', '128', '128',
+                 '--n-candidates', '-2']) == 1
+    assert 'n_candidates must be a non-negative integer' in capsys.readouterr().err

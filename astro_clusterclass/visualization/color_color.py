@@ -6,17 +6,17 @@ from matplotlib.patches import Rectangle
 
 from .._utils.columns import float_values, require_columns
 from ..classes import CLASS_COLORS, validate_classes
-from ..compare import COLOUR_BOXES, assign_colour_boxes
+from ..compare import COLOR_BOXES, assign_color_boxes
 from ..tables import check_table
 from ._axes import new_axes
 
-__all__ = ['plot_colour_colour', 'TRACK_AGE_LABELS']
+__all__ = ['plot_color_color', 'TRACK_AGE_LABELS']
 
 #: Ages (Myr) marked and labelled on the model track.
 TRACK_AGE_LABELS = (1, 10, 100, 1000, 10000)
 
 # Class 4's DS9 yellow is unreadable on white paper.
-_POINT_COLOURS = {**CLASS_COLORS, 4: 'goldenrod', 0: 'grey'}
+_POINT_COLORS = {**CLASS_COLORS, 4: 'goldenrod', 0: 'grey'}
 
 
 # Where the labels go, chosen so that they stay clear of the track, of each
@@ -36,9 +36,9 @@ def _label_age(age_myr):
     return f'{age_myr / 1000:g} Gyr' if age_myr >= 1000 else f'{age_myr:g} Myr'
 
 
-def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
-                       boxes=COLOUR_BOXES, mag_columns=None, ax=None, title=None,
-                       track_ages=TRACK_AGE_LABELS, marker_size=8, alpha=0.7):
+def plot_color_color(tbl, *, class_column=None, classes=None, track=None,
+                     boxes=COLOR_BOXES, mag_columns=None, ax=None, title=None,
+                     track_ages=TRACK_AGE_LABELS, marker_size=8, alpha=0.7):
     """
     Plot U−B against V−I, with the age boxes and a model track.
 
@@ -47,7 +47,7 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
     tbl : `~astropy.table.Table`
         Catalogue with ``ub`` and ``vi`` columns, or with the four Vega
         magnitudes they are made of (see
-        `~astro_clusterclass.compare.assign_colour_boxes`).
+        `~astro_clusterclass.compare.assign_color_boxes`).
     class_column : str, optional
         Colour points by this class column (1 red, 2 green, 3 blue,
         4 goldenrod); all points black otherwise.
@@ -58,7 +58,7 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
         `~astro_clusterclass.io.read_bc03_track`; drawn as a line with
         the ages of ``track_ages`` marked.
     boxes : dict or None, optional
-        Boxes to draw (default :data:`~astro_clusterclass.compare.COLOUR_BOXES`);
+        Boxes to draw (default :data:`~astro_clusterclass.compare.COLOR_BOXES`);
         None draws none.
     mag_columns : dict, optional
         Band → magnitude column, when ``ub``/``vi`` must be computed.
@@ -84,20 +84,20 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
     >>> from astropy.table import QTable
     >>> from matplotlib.figure import Figure
     >>> from astro_clusterclass.datasets import bc03_track
-    >>> from astro_clusterclass.visualization import plot_colour_colour
+    >>> from astro_clusterclass.visualization import plot_color_color
     >>> mags = {'mag_F336W': [20.0, 21.5, 20.1], 'mag_F438W': [21.2, 21.1, 21.3],
     ...         'mag_F555W': [21.0, 20.5, 21.1], 'mag_F814W': [20.8, 19.3, 20.9]}
     >>> tbl = QTable({name: values * u.mag for name, values in mags.items()})
     >>> tbl['class'] = [1, 1, 2]
-    >>> ax = plot_colour_colour(tbl, class_column='class', track=bc03_track(),
+    >>> ax = plot_color_color(tbl, class_column='class', track=bc03_track(),
     ...                         ax=Figure().add_subplot())
     >>> [text.get_text() for text in ax.get_legend().get_texts()]
     ['class 1 (2)', 'class 2 (1)', 'BC03 solar']
-    >>> ax.figure.savefig('colour_colour.png')  # doctest: +SKIP
+    >>> ax.figure.savefig('color_color.png')  # doctest: +SKIP
     """
     check_table(tbl)
     if 'ub' not in tbl.colnames or 'vi' not in tbl.colnames:
-        tbl = assign_colour_boxes(tbl, mag_columns=mag_columns)
+        tbl = assign_color_boxes(tbl, mag_columns=mag_columns)
     ub = float_values(tbl['ub'], 'ub')
     vi = float_values(tbl['vi'], 'vi')
     ok = np.isfinite(ub) & np.isfinite(vi)
@@ -110,7 +110,7 @@ def plot_colour_colour(tbl, *, class_column=None, classes=None, track=None,
         for k in shown:
             sel = ok & (labels == k)
             ax.scatter(vi[sel], ub[sel], s=marker_size, alpha=alpha, lw=0,
-                       color=_POINT_COLOURS.get(int(k), 'black'),
+                       color=_POINT_COLORS.get(int(k), 'black'),
                        label=f'class {k} ({int(sel.sum())})')
     else:
         ax.scatter(vi[ok], ub[ok], s=marker_size, alpha=alpha, lw=0, color='black',

@@ -7,8 +7,7 @@ from astropy.table import QTable
 
 from astro_clusterclass import (BANDS, CutoutFlag, iter_cutouts, load_images,
                                 make_cutouts, read_cutout_fits, write_cutout_fits)
-
-from .conftest import gaussian_field
+from astro_clusterclass.conftest import gaussian_field
 
 
 def _reference_stamp(image, x, y, size, fill):
@@ -46,7 +45,7 @@ def test_matches_reference_everywhere(field, size):
     np.testing.assert_array_equal(stamps.flags & CutoutFlag.EDGE > 0, edge)
 
 
-def test_centre_pixel_convention(field):
+def test_center_pixel_convention(field):
     stamps = make_cutouts(field, ([10.49, 10.5], [20.0, 20.0]), size=8)
     assert stamps.data[0, 0, 4, 4] == field.data[0][20, 10]
     assert stamps.data[1, 0, 4, 4] == field.data[0][20, 11]  # halves round up
@@ -109,24 +108,30 @@ def test_empty_table_gives_empty_array(field):
     assert stamps.data.shape == (0, 5, 5, 5)
 
 
-def test_bad_inputs(field):
-    with pytest.raises(ValueError, match='size must be an integer >= 1'):
-        make_cutouts(field, ([1.0], [1.0]), size=0)
-    with pytest.raises(ValueError, match='size must be an integer >= 1'):
-        make_cutouts(field, ([1.0], [1.0]), size=6.5)
-    with pytest.raises(ValueError, match='table has no position columns'):
-        make_cutouts(field, QTable({'a': [1.0]}))
-    with pytest.raises(TypeError, match='positions must be a Table, a SkyCoord'):
-        make_cutouts(field, 'abc')
-    with pytest.raises(ValueError, match='x and y must be 1-D of equal length'):
-        make_cutouts(field, ([1.0, 2.0], [1.0]))
-    with pytest.raises(ValueError, match='chunk_size must be a positive integer'):
-        next(iter_cutouts(field, ([1.0], [1.0]), chunk_size=0))
-    no_wcs = load_images({b: a for b, a in zip(BANDS, field.data)})
-    with pytest.raises(ValueError, match='sky coordinates but the images have no WCS'):
-        make_cutouts(no_wcs, field.wcs.pixel_to_world([1.0], [1.0]))
-    with pytest.raises(ValueError, match='pass wcs='):
-        make_cutouts(no_wcs, QTable({'coord': field.wcs.pixel_to_world([1.0], [1.0])}))
+def _no_wcs(field):
+    return load_images({b: a for b, a in zip(BANDS, field.data)})
+
+
+@pytest.mark.parametrize('call, error, match', [
+    (lambda f: make_cutouts(f, ([1.0], [1.0]), size=0), ValueError,
+     'size must be an integer >= 1'),
+    (lambda f: make_cutouts(f, ([1.0], [1.0]), size=6.5), ValueError,
+     'size must be an integer >= 1'),
+    (lambda f: make_cutouts(f, QTable({'a': [1.0]})), ValueError,
+     'table has no position columns'),
+    (lambda f: make_cutouts(f, 'abc'), TypeError, 'positions must be a Table, a SkyCoord'),
+    (lambda f: make_cutouts(f, ([1.0, 2.0], [1.0])), ValueError,
+     'x and y must be 1-D of equal length'),
+    (lambda f: next(iter_cutouts(f, ([1.0], [1.0]), chunk_size=0)), ValueError,
+     'chunk_size must be a positive integer'),
+    (lambda f: make_cutouts(_no_wcs(f), f.wcs.pixel_to_world([1.0], [1.0])), ValueError,
+     'sky coordinates but the images have no WCS'),
+    (lambda f: make_cutouts(_no_wcs(f), QTable({'coord': f.wcs.pixel_to_world([1.0], [1.0])})),
+     ValueError, 'pass wcs='),
+])
+def test_bad_inputs(field, call, error, match):
+    with pytest.raises(error, match=match):
+        call(field)
 
 
 def test_mef_round_trip(field, tmp_path):

@@ -1,4 +1,4 @@
-"""The simulated five-band fields: structure, determinism, inputs, writers, CLI."""
+"""The simulated five-band fields: structure, determinism, inputs, writers."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,6 @@ from astropy.table import QTable
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from astro_clusterclass import BANDS, load_images, make_cutouts
-from astro_clusterclass.cli import main
 from astro_clusterclass.datasets import (DEFAULT_CLASS_FRACTIONS, DEFAULT_SUBCLASS_FRACTIONS,
                                          SimulatedField, make_cluster_field)
 from astro_clusterclass.datasets._population import (LABELS, PLACEMENTS, POPULATIONS, RECIPES,
@@ -195,7 +194,7 @@ def test_recipe_table_covers_every_label():
         assert recipe.build.__doc__, label  # each builder says what it makes
         assert (recipe.young_fraction is not None) == (recipe.placement == 'galaxy'), label
         assert recipe.population in (None, *POPULATIONS), label
-    assert sum(r.placement == 'centre' for r in RECIPES.values()) == 1  # the nucleus
+    assert sum(r.placement == 'center' for r in RECIPES.values()) == 1  # the nucleus
 
 
 def test_every_label_is_built_by_its_recipe(field):
@@ -294,24 +293,3 @@ def test_write_round_trip(tmp_path, field):
     with pytest.raises(FileExistsError, match='pass overwrite=True'):
         field.write(tmp_path / 'out')
     field.write(tmp_path / 'out', overwrite=True)
-
-
-def test_cli_simulate(tmp_path, capsys):
-    out = tmp_path / 'sim'
-    assert main(['simulate', '-o', str(out), '--shape', '128', '160', '--n-candidates', '8',
-                 '--seed', '2', '--distance', '12']) == 0
-    text = capsys.readouterr().out
-    assert 'simulated 160x128 px, 8 candidates at 12 Mpc (seed 2)' in text
-    images = load_images(sorted(str(p) for p in out.glob('field_f*.fits')))
-    assert images.shape == (128, 160)
-    images.close()
-    truth = QTable.read(out / 'field_truth.ecsv')
-    assert len(truth) == 8
-    assert truth.meta['arguments']['distance'] == repr(12 * u.Mpc)
-    # Errors are reported, not raised.
-    assert main(['simulate', '-o', str(out), '--shape', '128', '128', '--n-candidates',
-                 '8']) == 1
-    assert 'exists; pass overwrite=True' in capsys.readouterr().err
-    assert main(['simulate', '-o', str(tmp_path / 'x'), '--shape', '128', '128',
-                 '--n-candidates', '-2']) == 1
-    assert 'n_candidates must be a non-negative integer' in capsys.readouterr().err

@@ -68,13 +68,13 @@ def test_existing_subclasses_and_masked_classes_kept():
     assert out['class'].tolist() == [4, 4, None]
 
 
-def test_errors_name_the_parameter():
+@pytest.mark.parametrize('kwargs, match', [
+    ({'mag_column': 'V'}, "mag_column: 'V' is not a column"),
+    ({'radius': 0}, 'radius must be a positive number'),
+    ({'class_column': 'klass'}, "class_column: 'klass' is not a column"),
+    ({'class_column': 'class'}, 'outside the class scheme'),
+])
+def test_errors_name_the_parameter(kwargs, match):
     tbl = QTable({'x': [0.0], 'y': [0.0], 'mag_F555W': [20.0], 'class': [7]})
-    with pytest.raises(ValueError, match="mag_column: 'V' is not a column"):
-        flag_redundant(tbl, mag_column='V')
-    with pytest.raises(ValueError, match='radius must be a positive number'):
-        flag_redundant(tbl, radius=0)
-    with pytest.raises(ValueError, match="class_column: 'klass' is not a column"):
-        flag_redundant(tbl, class_column='klass')
-    with pytest.raises(ValueError, match='outside the class scheme'):
-        flag_redundant(tbl, class_column='class')
+    with pytest.raises(ValueError, match=match):
+        flag_redundant(tbl, **kwargs)

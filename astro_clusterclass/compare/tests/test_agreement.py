@@ -8,8 +8,7 @@ from astropy.table import MaskedColumn, QTable
 
 from astro_clusterclass.compare import (agreement_fractions, agreement_vs_property,
                                         confusion_matrix, mean_with_error)
-
-from .conftest import legus_file
+from astro_clusterclass.conftest import legus_file
 
 
 def _random_pairs(n=2000, seed=0):
@@ -67,21 +66,22 @@ def test_masked_and_zero_labels_are_left_out():
     assert np.isnan(f['fraction'][3])  # nobody put anything in class 4
 
 
-def test_labels_outside_the_scheme_and_missing_columns_raise():
+@pytest.mark.parametrize('call, error, match', [
+    (lambda tbl: agreement_fractions(tbl, 'a', 'b'), ValueError,
+     r"column_a \('a'\) contains labels outside the class scheme .*\[5(\.0)?\]"),
+    (lambda tbl: confusion_matrix(tbl, 'b', 'c'), ValueError, 'outside the class scheme'),
+    (lambda tbl: agreement_fractions(tbl, 'b', 'nope'), ValueError,
+     "column_b: 'nope' is not a column"),
+    (lambda tbl: agreement_fractions(tbl, 'b', 'b', classes=(1, 7)), ValueError,
+     'classes must be two or more'),
+    (lambda tbl: confusion_matrix(tbl, 'b', 'b', normalize='rows'), ValueError, 'normalize'),
+    (lambda tbl: agreement_fractions({'a': [1]}, 'a', 'a'), TypeError,
+     'must be an astropy Table'),
+])
+def test_labels_outside_the_scheme_and_missing_columns_raise(call, error, match):
     tbl = QTable({'a': [1, 2, 5], 'b': [1, 2, 3], 'c': [1.0, 4.2, 2.0]})
-    with pytest.raises(ValueError, match=r"column_a \('a'\) contains labels outside "
-                                         r"the class scheme .*\[5(\.0)?\]"):
-        agreement_fractions(tbl, 'a', 'b')
-    with pytest.raises(ValueError, match='outside the class scheme'):
-        confusion_matrix(tbl, 'b', 'c')
-    with pytest.raises(ValueError, match="column_b: 'nope' is not a column"):
-        agreement_fractions(tbl, 'b', 'nope')
-    with pytest.raises(ValueError, match='classes must be two or more'):
-        agreement_fractions(tbl, 'b', 'b', classes=(1, 7))
-    with pytest.raises(ValueError, match='normalize'):
-        confusion_matrix(tbl, 'b', 'b', normalize='rows')
-    with pytest.raises(TypeError, match='must be an astropy Table'):
-        agreement_fractions({'a': [1]}, 'a', 'a')
+    with pytest.raises(error, match=match):
+        call(tbl)
 
 
 def _matrix(tbl):
