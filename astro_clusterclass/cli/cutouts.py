@@ -10,6 +10,8 @@ from ..images import load_images
 from ..io.cutout_fits import TUTORIAL_SIZE, write_cutout_fits
 from ._common import add_catalog_arguments, add_image_arguments, read_catalog
 
+__all__ = ['add_parser', 'run']
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

@@ -3,6 +3,8 @@
 from ..ds9 import PAPER_MAGNITUDE_RADII, write_ds9_regions
 from ._common import add_catalog_arguments, read_catalog
 
+__all__ = ['add_parser', 'run']
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

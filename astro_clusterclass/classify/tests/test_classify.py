@@ -14,7 +14,7 @@ from astro_clusterclass.images import load_images
 from astro_clusterclass.models import get_model, save_checkpoint
 from astro_clusterclass.preprocessing import StampNormalization
 
-from .conftest import gaussian_field
+from astro_clusterclass.conftest import gaussian_field
 
 SOURCES = [(40.0, 40.0), (60.3, 50.2), (100.0, 100.0), (150.7, 120.1), (180.0, 60.0),
            (200.0, 150.0), (120.0, 40.0), (80.0, 150.0), (2.0, 100.0), (235.0, 5.0)]
