@@ -2,9 +2,11 @@
 
 import argparse
 import functools
+import importlib
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 from docutils import nodes
@@ -13,6 +15,9 @@ from docutils.statemachine import StringList
 from matplotlib.sphinxext.plot_directive import PlotDirective
 
 import astro_clusterclass
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_pages import documented_names  # noqa: E402
 
 #: The shared real data (LEGUS catalogues, BC03 tracks), found as the tests
 #: find it (docs/conftest.py); pages that read it still build without it.
@@ -173,6 +178,30 @@ class CommandHelp(Directive):
         return [nodes.literal_block(text, text, language='text')]
 
 
+@functools.cache
+def _documented_as():
+    """id(object) → the one full name it is documented under."""
+    return {id(obj): name for name, obj in documented_names()}
+
+
+def _resolve_alias(app, env, node, contnode):
+    """Resolve a top-level shortcut or a re-export to where the object is documented."""
+    target = node.get('reftarget', '')
+    if node.get('refdomain') != 'py' or not target.startswith('astro_clusterclass.'):
+        return None
+    modname, _, name = target.rpartition('.')
+    try:
+        obj = getattr(importlib.import_module(modname), name)
+    except (ImportError, AttributeError):
+        return None
+    home = _documented_as().get(id(obj))
+    if home is None or home == target:
+        return None
+    return env.get_domain('py').resolve_xref(env, node['refdoc'], app.builder,
+                                             node['reftype'], home, node, contnode)
+
+
 def setup(app):
+    app.connect('missing-reference', _resolve_alias)
     app.add_directive('shared-data-plot', SharedDataPlot)
     app.add_directive('clusterclass-help', CommandHelp)

@@ -1,8 +1,8 @@
 """
 Comparing classifications: cross-matching, agreement and the colour-colour figure of merit.
 
-`read_bc03_track` (the model track of the colour-colour diagram) is
-`astro_clusterclass.io.read_bc03_track`, re-exported here.
+`~astro_clusterclass.io.read_bc03_track` (the model track of the
+colour-colour diagram) is re-exported here.
 """
 
 from ..io.bc03 import read_bc03_track  # noqa: F401

@@ -198,3 +198,56 @@ def _names_bound(tree):
         elif isinstance(node, (ast.If, ast.Try)):
             names |= _names_bound(ast.Module(body=node.body, type_ignores=[]))
     return names
+
+
+# ----------------------------------------------------------------------------
+# The API reference follows the layout: one page per public subpackage or
+# top-level module, every object documented once.
+
+DOCS = ROOT.parent / 'docs'
+
+
+def _reference_pages():
+    if not (DOCS / 'reference_pages.py').is_file():
+        pytest.skip('docs/ is not beside the installed package')
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('reference_pages', DOCS / 'reference_pages.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _public_units():
+    """The public subpackages and top-level modules (what gets a page)."""
+    units = set()
+    for name in MODULES:
+        parts = name.split('.')
+        if len(parts) >= 2 and not _private('.'.join(parts[1:2])) and parts[1] != '__main__':
+            units.add('.'.join(parts[:2]))
+    return units
+
+
+def test_one_reference_page_per_subpackage():
+    pages = _reference_pages().documented_modules()
+    assert sorted(pages) == sorted(_public_units())
+
+
+def test_no_object_documented_twice():
+    seen, twice = {}, []
+    for name, obj in _reference_pages().documented_names():
+        # Small ints and strings are shared objects: only functions, classes and
+        # containers are identified by identity.
+        if not (callable(obj) or isinstance(obj, (dict, list, tuple, frozenset, set))):
+            continue
+        if id(obj) in seen:
+            twice.append(f'{name} is {seen[id(obj)]}')
+        seen.setdefault(id(obj), name)
+    assert not twice, '\n'.join(twice)
+
+
+def test_top_level_page_lists_every_shortcut():
+    import astro_clusterclass
+    text = (DOCS / 'reference' / 'top_level.rst').read_text()
+    missing = [name for name in astro_clusterclass.__all__ if f'``{name}``' not in text
+               and name != '__version__']
+    assert not missing, f'docs/reference/top_level.rst does not list {missing}'
