@@ -1,6 +1,9 @@
 """Classify star-cluster candidates in five-band HST images with CNN ensembles."""
 
-from ._version import __version__  # noqa: F401
+try:
+    from ._version import __version__  # written by setuptools_scm at install time
+except ImportError:  # a source tree that was never installed
+    __version__ = ''
 from .bands import BANDS  # noqa: F401
 from .classes import *  # noqa: F401,F403
 from .classes import __all__ as _classes_all

@@ -5,8 +5,8 @@ import functools
 import importlib
 import os
 import shutil
-import socket
 import sys
+import zlib
 from pathlib import Path
 
 from docutils import nodes
@@ -24,28 +24,23 @@ from reference_pages import documented_names  # noqa: E402
 SHARED_DATA = Path(os.environ.get('ASTRO_CLUSTERCLASS_SHARED_DATA',
                                   Path(__file__).resolve().parents[2] / 'shared' / 'data'))
 
+# The Astropy project's shared configuration (extensions, numpydoc, automodapi,
+# the theme), as photutils and regions use it; what follows adjusts it.
+from sphinx_astropy.conf.v2 import *  # noqa: E402,F401,F403
+from sphinx_astropy.conf.v2 import extensions  # noqa: E402
+
 project = 'astro_clusterclass'
 author = 'astro_clusterclass developers'
 copyright = '2026, astro_clusterclass developers'
 version = release = astro_clusterclass.__version__
 
-extensions = [
-    'sphinx.ext.autodoc',
-    'sphinx.ext.intersphinx',
-    'sphinx.ext.mathjax',
-    'sphinx.ext.viewcode',
-    'sphinx_automodapi.automodapi',
-    'sphinx_automodapi.smart_resolver',
-    'numpydoc',
-    'pytest_doctestplus.sphinx.doctestplus',  # .. doctest-skip:: in the narrative pages
-    'matplotlib.sphinxext.plot_directive',    # figures drawn while the docs are built
-]
+extensions = [ext for ext in extensions
+              # no inheritance diagrams (graphviz) and no config generator
+              if ext not in ('sphinx.ext.inheritance_diagram',
+                             'sphinx_astropy.ext.generate_config')]
 
-master_doc = 'index'
 exclude_patterns = ['_build']
-default_role = 'obj'
 nitpicky = True
-numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 automodapi_toctreedirnm = 'api'
 automodsumm_inherited_members = False
@@ -86,42 +81,61 @@ html_theme_options = {
 html_sidebars = {page: [] for page in ('index', 'install', 'getting_started', 'tutorial',
                                        'changes', 'citation')}
 
-intersphinx_mapping = {
-    'python': ('https://docs.python.org/3/', None),
-    'numpy': ('https://numpy.org/doc/stable/', None),
-    'scipy': ('https://docs.scipy.org/doc/scipy/', None),
-    'matplotlib': ('https://matplotlib.org/stable/', None),
-    'astropy': ('https://docs.astropy.org/en/stable/', None),
-    'photutils': ('https://photutils.readthedocs.io/en/stable/', None),
-    'regions': ('https://astropy-regions.readthedocs.io/en/stable/', None),
-    'torch': ('https://docs.pytorch.org/docs/stable/', None),
-    'torchvision': ('https://docs.pytorch.org/vision/stable/', None),
+# Inventories of the projects the docs link to. Each has a local fallback: an
+# empty inventory written below, so that a build without a network degrades to
+# plain text for those references (see _unlinked_external) instead of failing.
+_EXTERNAL = {
+    'python': 'https://docs.python.org/3/',
+    'numpy': 'https://numpy.org/doc/stable/',
+    'scipy': 'https://docs.scipy.org/doc/scipy/',
+    'matplotlib': 'https://matplotlib.org/stable/',
+    'astropy': 'https://docs.astropy.org/en/stable/',
+    'photutils': 'https://photutils.readthedocs.io/en/stable/',
+    'regions': 'https://astropy-regions.readthedocs.io/en/stable/',
+    'torch': 'https://docs.pytorch.org/docs/stable/',
+    'torchvision': 'https://docs.pytorch.org/vision/stable/',
 }
+_EMPTY_INVENTORY = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_build',
+                                'empty_objects.inv')
+os.makedirs(os.path.dirname(_EMPTY_INVENTORY), exist_ok=True)
+with open(_EMPTY_INVENTORY, 'wb') as _fh:
+    _fh.write(b'# Sphinx inventory version 2\n# Project: none\n# Version: 0\n'
+              b'# The remainder of this file is compressed using zlib.\n' + zlib.compress(b''))
+intersphinx_mapping = {name: (url, (None, _EMPTY_INVENTORY)) for name, url in _EXTERNAL.items()}
+intersphinx_timeout = 10
+
+#: First component of a reference target → the project whose inventory holds it.
+_EXTERNAL_ROOTS = {
+    **dict.fromkeys(('numpy', 'np'), 'numpy'), 'scipy': 'scipy', 'matplotlib': 'matplotlib',
+    'astropy': 'astropy', 'photutils': 'photutils', 'regions': 'regions', 'torch': 'torch',
+    'torchvision': 'torchvision',
+    **dict.fromkeys(('int', 'float', 'str', 'bool', 'dict', 'list', 'tuple', 'None', 'object',
+                     'type', 'slice', 'bytes', 'pathlib', 'os', 'collections', 'enum',
+                     'dataclasses', 'argparse', 'FileExistsError', 'ValueError', 'TypeError',
+                     'KeyError', 'OSError', 'FileNotFoundError', 'Exception', 'Warning',
+                     'concurrent', 'logging', 'sqlite3', 'json', 'io', 'typing'), 'python'),
+}
+#: Third-party packages without an inventory here (their names stay plain text).
+_UNLINKED = ('tqdm', 'safetensors', 'dask', 'distributed')
+# numpydoc's words for kinds of argument are not objects.
+nitpick_ignore_regex = [
+    (r'py:.*', r'(array-like|path-like|callable|optional|iterable|sequence|mapping|'
+               r'dict-like|file-like|class|function|module|any)'),
+]
 
 
-def _online(host='docs.astropy.org', timeout=2.0):
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
-if os.environ.get('SPHINX_OFFLINE') or not _online():
-    # Without the network the inventories of other projects cannot be
-    # fetched: references into them are left unresolved (plain text) rather
-    # than failing the -W build; references inside this package stay
-    # checked (nitpicky).
-    intersphinx_mapping = {}
-    nitpick_ignore_regex = [
-        (r'py:.*', r'(numpy|np|scipy|matplotlib|astropy|photutils|regions|torch|'
-                   r'torchvision|tqdm|safetensors|dask|pathlib|os|collections|'
-                   r'enum|dataclasses|argparse)(\..*)?'),
-        (r'py:.*', r'(array-like|path-like|callable|optional|iterable|sequence|'
-                   r'mapping|dict-like|file-like|int|float|str|bool|dict|list|'
-                   r'tuple|None|object|type|slice|bytes|generator|iterator|'
-                   r'class|function|module|any)'),
-    ]
+def _unlinked_external(app, env, node, contnode):
+    """Plain text for a reference into a project whose inventory could not be fetched."""
+    root = node.get('reftarget', '').split('.')[0]
+    if root in _UNLINKED:
+        return contnode
+    project = _EXTERNAL_ROOTS.get(root)
+    if project is None:
+        return None
+    inventories = getattr(env, 'intersphinx_named_inventory', {})
+    if inventories.get(project):
+        return None  # the inventory is there: a genuine broken reference stays an error
+    return contnode
 
 
 _MISSING_DATA_FIGURE = f"""
@@ -203,5 +217,7 @@ def _resolve_alias(app, env, node, contnode):
 
 def setup(app):
     app.connect('missing-reference', _resolve_alias)
+    # After intersphinx's own handler (priority 500) has had its chance.
+    app.connect('missing-reference', _unlinked_external, priority=900)
     app.add_directive('shared-data-plot', SharedDataPlot)
     app.add_directive('clusterclass-help', CommandHelp)

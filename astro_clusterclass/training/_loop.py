@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._utils.files import atomic_path
-from .._version import __version__
+from .. import __version__
 from ._augment import augment, draw_batch
 from ._config import OPTIMIZERS
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from .._utils.files import check_output
 from .._utils.validation import positive_int
-from .._version import __version__
+from .. import __version__
 from ..classes import CLASSES
 from ..classify import Ensemble, consolidate, resolve_device
 from ..models import (DEFAULT_CUTOUT_SIZE, FoldedVGG, fold_classifier, get_model, load_model,
