@@ -4,31 +4,38 @@ try:
     from ._version import __version__  # written by setuptools_scm at install time
 except ImportError:  # a source tree that was never installed
     __version__ = ''
-from .bands import BANDS  # noqa: F401
-from .classes import *  # noqa: F401,F403
-from .classes import __all__ as _classes_all
-from .cutouts import CutoutFlag, Cutouts, iter_cutouts, make_cutouts  # noqa: F401
-from .ds9 import write_ds9_regions  # noqa: F401
-from .images import BandImages, load_images  # noqa: F401
-from .io import read_cutout_fits, read_legus, write_cutout_fits  # noqa: F401
 
-#: Functions that need torch, imported on first use so that reading
-#: catalogues and comparing classifications do not load it.
-_LAZY = {'classify_table': 'classify', 'train_model': 'training',
-         'train_ensemble': 'training', 'evaluate': 'training', 'run_pipeline': 'pipeline'}
+#: The top-level shortcuts and the module that defines each. They are
+#: imported on first use (PEP 562), so that ``import astro_clusterclass``
+#: and the command line's ``--help`` load neither astropy's coordinates nor
+#: torch until a shortcut needs them.
+_SHORTCUTS = {
+    'BANDS': 'bands',
+    'BandImages': 'images', 'load_images': 'images',
+    'CutoutFlag': 'cutouts', 'Cutouts': 'cutouts', 'make_cutouts': 'cutouts',
+    'iter_cutouts': 'cutouts',
+    'write_cutout_fits': 'io', 'read_cutout_fits': 'io', 'read_legus': 'io',
+    'write_ds9_regions': 'ds9',
+    'classify_table': 'classify',
+    'train_model': 'training', 'train_ensemble': 'training', 'evaluate': 'training',
+    'run_pipeline': 'pipeline',
+    **dict.fromkeys(('CLASSES', 'CLASS_NAMES', 'CLASS_COLORS', 'NOT_INSPECTED',
+                     'CLUSTER_CLASSES', 'SUBCLASSES', 'validate_classes', 'merge_1_2',
+                     'is_cluster', 'phangs_to_legus', 'class_label'), 'classes'),
+}
 
-__all__ = ['__version__', 'BANDS', 'BandImages', 'load_images', 'CutoutFlag',
-           'Cutouts', 'make_cutouts', 'iter_cutouts', 'write_cutout_fits',
-           'read_cutout_fits', 'read_legus', 'write_ds9_regions', *_LAZY, *_classes_all]
+__all__ = ['__version__', *_SHORTCUTS]
 
 
 def __getattr__(name):
-    if name in _LAZY:
+    if name in _SHORTCUTS:
         import importlib
-        return getattr(importlib.import_module(f'.{_LAZY[name]}', __name__), name)
+        value = getattr(importlib.import_module(f'.{_SHORTCUTS[name]}', __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     msg = f'module {__name__!r} has no attribute {name!r}'
     raise AttributeError(msg)
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_SHORTCUTS))
