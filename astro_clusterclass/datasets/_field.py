@@ -24,7 +24,8 @@ from ..tables import provenance
 from ._background import (SATURATION_ELECTRONS, SKY_RATE, GalaxyModel, add_noise,
                           pixel_noise)
 from ._photometry import default_photometry
-from ._population import POPULATIONS, RECIPES, Builder, FieldState, allocate_labels
+from ._population import (POPULATIONS, RECIPES, Builder, FieldState, allocate_labels,
+                          preset_tuning)
 from ._render import Scene
 
 __all__ = ['SimulatedField', 'make_cluster_field', 'DEFAULT_CENTER', 'CANDIDATE_DENSITY',
@@ -274,15 +275,37 @@ def _sample_positions(recipe, m, shape, galaxy, rng):
     return galaxy.sample(m, rng, young_fraction=recipe.young_fraction, margin=_MARGIN)
 
 
-def _place_independent(labels, shape, galaxy, rng, min_sep):
+def _grouped(px, py, placed, shape, rng, fraction, min_sep, reach=10.0):
+    """
+    Move a ``fraction`` of the trial positions next to candidates already
+    placed (``min_sep``-``reach`` px away): young objects form in groups.
+    """
+    ny, nx = shape
+    move = np.nonzero(rng.random(len(px)) < fraction)[0]
+    if not len(move) or not placed:
+        return px, py
+    anchor = np.asarray(placed)[rng.integers(len(placed), size=len(move))]
+    r = rng.uniform(max(min_sep, 1.0), max(reach, min_sep + 1.0), len(move))
+    phi = rng.uniform(0, 2 * np.pi, len(move))
+    px, py = px.copy(), py.copy()
+    px[move] = np.clip(anchor[:, 0] + r * np.cos(phi), _MARGIN, nx - 1 - _MARGIN)
+    py[move] = np.clip(anchor[:, 1] + r * np.sin(phi), _MARGIN, ny - 1 - _MARGIN)
+    return px, py
+
+
+def _place_independent(labels, shape, galaxy, rng, min_sep, group_fraction=0.0):
     """
     Positions of the independent candidates, at least ``min_sep`` apart.
 
     The galaxy centre is taken first (``'center'`` placements), then the
     labels in the order of their first appearance in ``labels``, each from
-    the positions its `~._population.Recipe` asks for.
+    the positions its `~._population.Recipe` asks for. With
+    ``group_fraction`` > 0, that fraction of the young labels' positions
+    (``young_fraction`` >= 0.8: associations, stars, pairs, triplets,
+    fluff) is drawn next to candidates placed before them.
     """
     placer = _Placer(min_sep)
+    placed = []
     x = np.full(len(labels), np.nan)
     y = np.full(len(labels), np.nan)
     for i, label in enumerate(labels):
@@ -298,9 +321,12 @@ def _place_independent(labels, shape, galaxy, rng, min_sep):
         while todo:
             m = 2 * len(todo) + 16
             px, py = _sample_positions(recipe, m, shape, galaxy, rng)
+            if group_fraction > 0 and (recipe.young_fraction or 0) >= 0.8:
+                px, py = _grouped(px, py, placed, shape, rng, group_fraction, min_sep)
             for cx, cy in zip(px, py):
                 if todo and placer.fits(cx, cy):
                     placer.add(cx, cy)
+                    placed.append((cx, cy))
                     i = todo.pop()
                     x[i], y[i] = cx, cy
             tries += m
@@ -326,10 +352,11 @@ def _independent_labels(counts, shape, galaxy, rng):
 
 
 def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u.Mpc, seed=0,
-                       class_fractions=None, subclass_fractions=None, v_limit=24.0,
-                       n_field_stars=None, crowding=1.0, min_separation=12.0,
+                       class_fractions=None, subclass_fractions=None, v_limit=None,
+                       n_field_stars=None, crowding=1.0, min_separation=None,
                        position_error=0.15, galaxy=True, noise=True, exptime=None,
-                       center=None, pixel_scale=0.04 * u.arcsec):
+                       nexp=None, zeropoints=None, center=None, pixel_scale=0.04 * u.arcsec,
+                       preset='v1'):
     """
     Simulate a five-band HST field of cluster candidates with known classes.
 
@@ -383,7 +410,9 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
         At most one galaxy nucleus is made.
     v_limit : float, optional
         Faintest F555W Vega magnitude of a candidate (4.10 and 4.8 are
-        fainter by construction).
+        fainter by construction); with the ``'legus'`` preset the magnitude
+        of 50 % detection probability. Default that of the preset (24 for
+        ``'v1'``).
     n_field_stars : int, optional
         Faint stars that are not candidates. Default
         ``crowding * FIELD_STAR_DENSITY * ny * nx``.
@@ -391,7 +420,8 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
         Scales the default number of field stars.
     min_separation : float, optional
         Smallest distance (px) between independent candidates (redundant
-        detections and spike detections are placed next to their parent).
+        detections and spike detections are placed next to their parent);
+        default that of the preset (12 px for ``'v1'``).
     position_error : float, optional
         Centroid error (px, per axis) of bright candidates; it grows as the
         inverse signal-to-noise ratio for faint ones.
@@ -401,11 +431,23 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
         Include sky, photon and read noise (False gives noiseless images).
     exptime : dict, optional
         Exposure times per band (s or Quantity) replacing the NGC 3351 ones.
+    nexp : dict, optional
+        Number of exposures combined per band (sets the read noise and the
+        saturation level), replacing the NGC 3351 ones.
+    zeropoints : dict, optional
+        Vega zeropoints per band (mag of 1 e-/s) replacing the NGC 3351
+        ones, e.g. from `~astro_clusterclass.io.read_phangs_zeropoints`.
     center : `~astropy.coordinates.SkyCoord`, optional
         Sky position of the image centre (default ``DEFAULT_CENTER``, the
         position of NGC 3351).
     pixel_scale : `~astropy.units.Quantity`, optional
         Pixel size (default 0.04 arcsec).
+    preset : {'v1', 'legus'}, optional
+        The population and morphology parameters: ``'v1'`` (default) the
+        definitions of the paper as first implemented; ``'legus'`` tuned so
+        that the measured candidates match the LEGUS catalogues of NGC 1566
+        and NGC 628 (see `~astro_clusterclass.datasets.PRESETS` and
+        ``docs/realism.rst``).
 
     Returns
     -------
@@ -452,8 +494,9 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
                      class_fractions=class_fractions, subclass_fractions=subclass_fractions,
                      v_limit=v_limit, n_field_stars=n_field_stars, crowding=crowding,
                      min_separation=min_separation, position_error=position_error,
-                     galaxy=galaxy, noise=noise, exptime=exptime, center=center,
-                     pixel_scale=pixel_scale)
+                     galaxy=galaxy, noise=noise, exptime=exptime, nexp=nexp,
+                     zeropoints=zeropoints, center=center, pixel_scale=pixel_scale,
+                     preset=preset)
     ny, nx = _check_shape(shape)
     if n_candidates is None:
         n_candidates = int(round(CANDIDATE_DENSITY * ny * nx))
@@ -463,6 +506,10 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
     if n_field_stars is None:
         n_field_stars = int(round(crowding * FIELD_STAR_DENSITY * ny * nx))
     n_field_stars = non_negative_int(n_field_stars, 'n_field_stars')
+    tuning = preset_tuning(preset)
+    v_limit = tuning.v_limit if v_limit is None else float(v_limit)
+    if min_separation is None:
+        min_separation = tuning.min_separation
     min_separation = non_negative_float(min_separation, 'min_separation')
     position_error = non_negative_float(position_error, 'position_error')
     if not isinstance(pixel_scale, u.Quantity) or pixel_scale.unit.physical_type != 'angle':
@@ -473,20 +520,26 @@ def make_cluster_field(shape=(4000, 4000), n_candidates=None, *, distance=10 * u
         msg = f'center must be a scalar SkyCoord, got {center!r}'
         raise TypeError(msg)
     exptimes = _band_mapping(exptime, 'exptime', u.s)
-    counts = allocate_labels(n_candidates, class_fractions, subclass_fractions)
+    nexps = _band_mapping(nexp, 'nexp', u.one)
+    zps = _band_mapping(zeropoints, 'zeropoints', u.mag)
+    counts = allocate_labels(n_candidates,
+                             tuning.class_fractions if class_fractions is None else class_fractions,
+                             tuning.subclass_fractions if subclass_fractions is None
+                             else subclass_fractions)
     _check_capacity((ny, nx), n_candidates, counts, min_separation)
-    inst = _Instrument.make(exptimes, distance, pixel_scale)
+    inst = _Instrument.make(exptimes, distance, pixel_scale, nexp=nexps, zeropoints=zps)
 
     rng_gal, rng_pos, rng_pop, rng_stars, rng_noise, rng_cand = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
     host = GalaxyModel((ny, nx), inst.pc_per_pixel, rng_gal)
     labels = _independent_labels(counts, (ny, nx), host, rng_pos)
-    xs, ys = _place_independent(labels, (ny, nx), host, rng_pos, min_separation)
+    xs, ys = _place_independent(labels, (ny, nx), host, rng_pos, min_separation,
+                                tuning.group_fraction)
 
     scene = Scene((ny, nx))
     builder = Builder(rng_pop, dmod=inst.dmod, pc_per_pixel=inst.pc_per_pixel, zp=inst.zp,
                       noise=inst.pixel_noise, saturation=inst.saturation, v_limit=v_limit,
-                      photometry=inst.photometry, scene=scene)
+                      photometry=inst.photometry, scene=scene, tuning=tuning)
     state = _build_candidates(builder, labels, xs, ys, counts, (ny, nx), rng_pos)
     _add_field_stars(builder, scene, n_field_stars, host, rng_stars, v_limit)
     images = _render_images(scene, host if galaxy else None, inst, state.bad_pixels,
@@ -533,10 +586,14 @@ class _Instrument(NamedTuple):
     pc_per_pixel: float
 
     @classmethod
-    def make(cls, exptimes, distance, pixel_scale):
+    def make(cls, exptimes, distance, pixel_scale, *, nexp=None, zeropoints=None):
         phot = default_photometry()
         for band, value in exptimes.items():
             phot['exptime'][BANDS.index(band)] = value * u.s
+        for band, value in (nexp or {}).items():
+            phot['nexp'][BANDS.index(band)] = max(int(round(value)), 1)
+        for band, value in (zeropoints or {}).items():
+            phot['zp_vega'][BANDS.index(band)] = value * u.mag
         t_exp = phot['exptime'].to_value(u.s)
         nexp = np.asarray(phot['nexp'], dtype=int)
         sky = np.array([SKY_RATE[b] for b in BANDS])

@@ -22,7 +22,7 @@ from ._psf import OVERSAMPLING, PSF_RADIUS, _padded
 
 __all__ = ['LABELS', 'DEFAULT_CLASS_FRACTIONS', 'DEFAULT_SUBCLASS_FRACTIONS',
            'allocate_labels', 'Builder', 'Recipe', 'RECIPES', 'PLACEMENTS', 'POPULATIONS',
-           'FieldState']
+           'FieldState', 'Tuning', 'PRESETS', 'preset_tuning']
 
 #: Every label the simulator makes: classes 1-3 and the class-4 subclasses.
 LABELS = ('1', '2', '3', *SUBCLASSES)
@@ -43,6 +43,131 @@ del _total
 #: Red-supergiant colours (Vega; approximate Johnson colours of K-M
 #: supergiants, used for the red single stars): U-B, B-V, V-I, NUV-U.
 RSG_COLORS = {'ub': 1.3, 'bv': 1.6, 'vi': 1.9, 'nuvu': 1.6}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """
+    The tunable population and morphology parameters of a simulated field.
+
+    ``Tuning()`` gives the ``'v1'`` preset (the paper's definitions as first
+    implemented); `PRESETS` holds the named ones. Sizes are in pc,
+    magnitudes in mag.
+
+    Attributes
+    ----------
+    size_median_pc, size_sigma_dex : float
+        Log-normal effective radius of class 1 and 2 clusters.
+    size_min_pc, size_max_pc : float
+        Clipping range of the radius.
+    size_min_pix : float
+        Smallest radius in pixels (a floor at large distances).
+    class2_size_factor : float
+        Multiplies the radius of class-2 clusters (their asymmetric light
+        already spreads them).
+    ebv_scale : float
+        Multiplies the mean E(B−V) of clusters.
+    class3_diffuse : (float, float)
+        Range of the fraction of an association's light that is diffuse.
+    star_lf_slope : float
+        Slope k of the young stars' luminosity function p(V) ∝ 10^(k V).
+    star_fraction_hot, star_fraction_red : float
+        Fractions of the young single stars with the colours of 1-5 Myr
+        and of red supergiants (the rest: 5-10 Myr).
+    class3_weight_sigma : float
+        Log-normal scatter of the association stars' fluxes (a larger one
+        makes the brightest star, on which the candidate sits, dominate).
+    class3_red_fraction : float
+        Fraction of an association's stars (older than 6 Myr) that are red
+        supergiants.
+    c1_old_fraction : float
+        Fraction of class-1 clusters that are old (1.5-13.75 Gyr).
+    c1_log_age_min, c2_log_age_min : float
+        log10 of the youngest age (yr) of the young class-1 and class-2
+        clusters.
+    pair_separation : (float, float)
+        Range (px) of the separation of the two stars of a pair (4.2).
+    stars_on_peak : bool
+        Put a pair or triplet's candidate on its brightest star, as a peak
+        finder does, instead of on the light-weighted centre.
+    completeness_width : float
+        0: candidates are kept down to ``v_limit`` exactly; otherwise a
+        detection probability 1 / (1 + exp((V − v_limit) / width)) down to
+        ``v_limit + 6 width``, which rolls off around ``v_limit`` as a real
+        source finder's does.
+    v_limit : float
+        Default faintest F555W magnitude of a candidate (or the 50 % point
+        of the detection probability, see ``completeness_width``).
+    group_fraction : float
+        Fraction of the young candidates (associations, stars, pairs,
+        triplets, fluff) placed 5-10 px from another candidate, as young
+        objects form in groups (0: placed independently).
+    min_separation : float
+        Default smallest distance (px) between independent candidates.
+    class_fractions, subclass_fractions : dict or None
+        Default class and subclass mixes (None: the paper's, Table 3).
+    """
+
+    size_median_pc: float = 2.5
+    size_sigma_dex: float = 0.2
+    size_min_pc: float = 1.0
+    size_max_pc: float = 10.0
+    size_min_pix: float = 0.6
+    class2_size_factor: float = 1.0
+    ebv_scale: float = 1.0
+    class3_diffuse: tuple = (0.15, 0.35)
+    star_lf_slope: float = 0.35
+    star_fraction_hot: float = 0.6
+    star_fraction_red: float = 0.15
+    class3_weight_sigma: float = 0.3
+    class3_red_fraction: float = 0.15
+    c1_old_fraction: float = 0.25
+    c1_log_age_min: float = 6.0
+    c2_log_age_min: float = 6.0
+    pair_separation: tuple = (2.6, 5.0)
+    stars_on_peak: bool = False
+    completeness_width: float = 0.0
+    v_limit: float = 24.0
+    min_separation: float = 12.0
+    group_fraction: float = 0.0
+    class_fractions: Optional[dict] = None
+    subclass_fractions: Optional[dict] = None
+
+
+#: Named `Tuning` sets: ``'v1'`` (the default) and ``'legus'`` (measured
+#: against the LEGUS catalogues of NGC 1566 and NGC 628, ``docs/realism.rst``).
+PRESETS = {
+    'v1': Tuning(),
+    'legus': Tuning(size_median_pc=2.0, size_sigma_dex=0.2, size_min_pc=0.5,
+                    size_min_pix=0.2, class2_size_factor=0.7,
+                    class3_diffuse=(0.05, 0.2), class3_weight_sigma=0.6,
+                    class3_red_fraction=0.10, c1_old_fraction=0.02, c1_log_age_min=7.5,
+                    star_lf_slope=0.6, star_fraction_red=0.3,
+                    pair_separation=(1.5, 4.0), stars_on_peak=True,
+                    completeness_width=0.3, v_limit=23.6, min_separation=5.0,
+                    group_fraction=0.3,
+                    class_fractions={1: 0.23, 2: 0.2, 3: 0.22, 4: 0.35},
+                    subclass_fractions={'4.1': 438, '4.2': 785, '4.3': 385, '4.4': 16,
+                                        '4.5': 1, '4.6': 4, '4.7': 150, '4.8': 100, '4.9': 120,
+                                        '4.10': 34, '4.11': 34, '4.12': 12}),
+}
+
+
+def preset_tuning(preset):
+    """
+    The `Tuning` of a preset name (or a `Tuning`, returned as it is).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the presets).
+    """
+    if isinstance(preset, Tuning):
+        return preset
+    if preset not in PRESETS:
+        msg = f'preset must be one of {sorted(PRESETS)} or a Tuning, got {preset!r}'
+        raise ValueError(msg)
+    return PRESETS[preset]
 
 
 def _normalize(fractions, allowed, parameter):
@@ -145,10 +270,13 @@ class Builder:
     photometry : `~astropy.table.QTable`
         Band table (``r_ext``).
     scene : `._render.Scene`
+    tuning : `Tuning`, optional
+        Population and morphology parameters (default ``Tuning()``).
     """
 
     def __init__(self, rng, *, dmod, pc_per_pixel, zp, noise, saturation, v_limit,
-                 photometry, scene):
+                 photometry, scene, tuning=None):
+        self.tuning = Tuning() if tuning is None else tuning
         self.rng = rng
         self.dmod = dmod
         self.pc_per_pixel = pc_per_pixel
@@ -165,6 +293,7 @@ class Builder:
     def _ebv(self, age_yr):
         age_yr = np.atleast_1d(age_yr)
         scale = np.select([age_yr < 1e7, age_yr < 1e8, age_yr < 1e9], [0.25, 0.12, 0.06], 0.03)
+        scale = scale * self.tuning.ebv_scale
         return np.minimum(self.rng.exponential(scale), 1.0)
 
     def draw_clusters(self, n, population):
@@ -183,12 +312,14 @@ class Builder:
         while have < n:
             m = max(256, 4 * (n - have))
             if population == 'c1':
-                old = rng.random(m) < 0.25
+                old = rng.random(m) < self.tuning.c1_old_fraction
             else:
                 old = np.zeros(m, dtype=bool)
             hi = {'c1': 9.0, 'c2': 9.0, 'c3': np.log10(5e7)}[population]
+            lo = {'c1': self.tuning.c1_log_age_min,
+                  'c2': self.tuning.c2_log_age_min}.get(population, 6.0)
             logt = np.where(old, rng.uniform(np.log10(1.5e9), np.log10(13.75e9), m),
-                            rng.uniform(6.0, hi, m))
+                            rng.uniform(lo, hi, m))
             # dN/dM ∝ M^-2 between 1e3 and 10^6.5: inverse CDF.
             lo_m, hi_m = 1e3, 10 ** 6.5
             u_ = rng.random(m)
@@ -198,7 +329,7 @@ class Builder:
             ebv = self._ebv(age)
             absm = absolute_magnitudes(age * u.yr, mass * u.solMass)
             app = apparent_magnitudes(absm, ebv, self.dmod, photometry=self.photometry)
-            keep = app[:, 3] <= self.v_limit
+            keep = self.detected(app[:, 3])
             ages.append(age[keep])
             masses.append(mass[keep])
             ebvs.append(ebv[keep])
@@ -206,6 +337,20 @@ class Builder:
             have += int(keep.sum())
         return (np.concatenate(ages)[:n], np.concatenate(masses)[:n],
                 np.concatenate(ebvs)[:n], np.concatenate(mags)[:n])
+
+    def detected(self, v):
+        """
+        Which of the F555W magnitudes ``v`` make a candidate: ``v <= v_limit``,
+        or the soft roll-off of ``tuning.completeness_width``.
+        """
+        width = self.tuning.completeness_width
+        if width <= 0:
+            return v <= self.v_limit
+        with np.errstate(over='ignore'):
+            p = 1.0 / (1.0 + np.exp((v - self.v_limit) / width))
+        # Nothing beyond 6 widths (p < 0.25 %), where the luminosity function
+        # would otherwise keep adding a thin tail of ever fainter objects.
+        return (self.rng.random(len(v)) < p) & (v <= self.v_limit + 6 * width)
 
     def star_magnitudes(self, n, *, v_range=None, kind='young'):
         """
@@ -220,21 +365,33 @@ class Builder:
         1-13.75 Gyr (G-K dwarfs), no reddening.
         """
         rng = self.rng
+        soft = v_range is None and self.tuning.completeness_width > 0
         lo, hi = v_range if v_range is not None else (self.dmod - 10.0, self.v_limit)
+        if soft:
+            hi = self.v_limit + 6 * self.tuning.completeness_width
         lo = min(lo, hi - 0.1)
         # Inverse CDF of p(V) ∝ 10^(0.35 V) on [lo, hi].
-        k = 0.35 * np.log(10)
-        u_ = rng.random(n)
-        v = np.log(np.exp(k * lo) + u_ * (np.exp(k * hi) - np.exp(k * lo))) / k
+        k = self.tuning.star_lf_slope * np.log(10)
+        if soft:
+            v = np.zeros(0)
+            while len(v) < n:
+                trial = np.log(np.exp(k * lo) + rng.random(4 * n + 16)
+                               * (np.exp(k * hi) - np.exp(k * lo))) / k
+                v = np.concatenate([v, trial[self.detected(trial)]])
+            v = v[:n]
+        else:
+            u_ = rng.random(n)
+            v = np.log(np.exp(k * lo) + u_ * (np.exp(k * hi) - np.exp(k * lo))) / k
         if kind == 'foreground':
             colors = ssp_colors(10 ** rng.uniform(9.0, np.log10(13.75e9), n) * u.yr)
             ebv = np.zeros(n)
         else:
             pick = rng.random(n)
-            age = np.where(pick < 0.6, 10 ** rng.uniform(6.0, np.log10(5e6), n),
+            t = self.tuning
+            age = np.where(pick < t.star_fraction_hot, 10 ** rng.uniform(6.0, np.log10(5e6), n),
                            10 ** rng.uniform(np.log10(5e6), 7.0, n))
             colors = ssp_colors(age * u.yr)
-            red = pick >= 0.85
+            red = pick >= 1.0 - t.star_fraction_red
             for key, value in RSG_COLORS.items():
                 colors[key] = np.where(red, value + rng.normal(0, 0.1, n), colors[key])
             ebv = np.minimum(rng.exponential(0.15, n), 1.0)
@@ -264,9 +421,10 @@ class Builder:
                                 r_eff=[r_eff_pix], gamma=[gamma], q=[q], theta=[theta])
 
     def _size(self, lo_pix=0.6):
-        r_pc = 10 ** self.rng.normal(np.log10(2.5), 0.2)
-        r_pc = float(np.clip(r_pc, 1.0, 10.0))
-        r_pix = max(r_pc / self.pc_per_pixel, lo_pix)
+        t = self.tuning
+        r_pc = 10 ** self.rng.normal(np.log10(t.size_median_pc), t.size_sigma_dex)
+        r_pc = float(np.clip(r_pc, t.size_min_pc, t.size_max_pc))
+        r_pix = max(r_pc / self.pc_per_pixel, min(lo_pix, t.size_min_pix))
         return r_pix
 
     def _star_offsets(self, n, r_max, min_sep, *, first_at_center=False):
@@ -303,7 +461,7 @@ class Builder:
         age, mass, ebv, mags = cluster
         rng = self.rng
         total = self.rates(mags[None])[0]
-        r_pix = self._size()
+        r_pix = max(self._size() * self.tuning.class2_size_factor, 0.6)
         gamma, theta = rng.uniform(2.6, 3.6), rng.uniform(0, np.pi)
         kinds = [k for k in ('elongated', 'lopsided', 'stars') if rng.random() < 0.5]
         if not kinds:
@@ -374,11 +532,11 @@ class Builder:
         # at the candidate position and the others around it, far enough
         # apart (2.4 px, > the PSF FWHM) to be resolved.
         pos = self._star_offsets(n, 5.0, 2.4, first_at_center=True)
-        diffuse = rng.uniform(0.15, 0.35)
-        weights = np.sort(rng.lognormal(0.0, 0.3, n))[::-1]
+        diffuse = rng.uniform(*self.tuning.class3_diffuse)
+        weights = np.sort(rng.lognormal(0.0, self.tuning.class3_weight_sigma, n))[::-1]
         weights = weights / weights.sum() * (1 - diffuse)
         colors = ssp_colors(np.full(n, age) * u.yr)
-        red = (rng.random(n) < 0.15) & (age > 6e6)
+        red = (rng.random(n) < self.tuning.class3_red_fraction) & (age > 6e6)
         for key, value in RSG_COLORS.items():
             colors[key] = np.where(red, value, colors[key] + rng.normal(0, 0.08, n))
         r_ext = np.asarray(self.photometry['r_ext'], dtype=float)
@@ -412,7 +570,7 @@ class Builder:
             pos = np.zeros((1, 2))
             words = 'single unresolved star: PSF profile'
         elif n == 2:
-            sep = rng.uniform(2.6, 5.0)
+            sep = rng.uniform(*self.tuning.pair_separation)
             phi = rng.uniform(0, 2 * np.pi)
             pos = np.array([[0.0, 0.0], [sep * np.cos(phi), sep * np.sin(phi)]])
             words = f'two stars {sep:.1f} px apart'
@@ -420,9 +578,13 @@ class Builder:
             pos = self._star_offsets(3, 4.5, 2.4)
             words = 'three stars within 4.5 px (fewer than the 4 of class 3)'
         w = rates[:, 3]
-        cx = x + np.sum(w * pos[:, 0]) / w.sum()
-        cy = y + np.sum(w * pos[:, 1]) / w.sum()
-        # Place the light-weighted centre on (x, y).
+        if self.tuning.stars_on_peak and n > 1:
+            top = int(np.argmax(w))
+            cx, cy = x + pos[top, 0], y + pos[top, 1]
+        else:
+            cx = x + np.sum(w * pos[:, 0]) / w.sum()
+            cy = y + np.sum(w * pos[:, 1]) / w.sum()
+        # Place the light-weighted centre (or the brightest star) on (x, y).
         px, py = x + pos[:, 0] - (cx - x), y + pos[:, 1] - (cy - y)
         self.scene.add_points(px, py, rates)
         return self._row(x, y, label, rates.sum(axis=0), ebv=float(np.mean(ebv)),

@@ -96,11 +96,21 @@ class CompactNet_Weights(WeightsEnum):
     the training data, settings and the accuracies on held-out simulated
     fields (``CompactNet_Weights.DEFAULT.meta['metrics']``).
 
+    ``SIM_V2`` is the same network and recipe trained on fields of the
+    ``'legus'`` simulator preset, whose measured candidates match the LEGUS
+    catalogues of NGC 1566 and NGC 628 (``docs/realism.rst``); on held-out
+    fields of that preset it scores 0.92-0.94 (``SIM_V1``: 0.87-0.92), on
+    ``'v1'`` fields 0.84-0.87 (``SIM_V1``: 0.95-0.97). Its metadata holds
+    both models' scores on the same held-out fields
+    (``meta['metrics']['heldout_fields_compared']``).
+
     Examples
     --------
     >>> from astro_clusterclass.models import CompactNet_Weights, get_model
     >>> CompactNet_Weights.DEFAULT
     CompactNet_Weights.SIM_V1
+    >>> CompactNet_Weights.SIM_V2.meta['training']['simulator_preset']
+    'legus'
     >>> model = get_model('compactnet', weights='DEFAULT')
     >>> model.meta['cutout_size'], model.meta['num_params']
     (32, 295660)
@@ -108,6 +118,8 @@ class CompactNet_Weights(WeightsEnum):
 
     SIM_V1 = _bundled('compactnet_sim_v1-63034c0f.safetensors',
                       '63034c0f71c651c50197d69a2eb677a5376052910b35aa0a7358bd20edfda579')
+    SIM_V2 = _bundled('compactnet_sim_v2-1a75ec56.safetensors',
+                      '1a75ec560a53c82d81651de44cb4d890784ba28d5eeb75f289c7a01b9a142379')
     DEFAULT = SIM_V1
 
 
