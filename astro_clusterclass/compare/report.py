@@ -17,7 +17,7 @@ from .._utils.columns import float_values, require_columns
 from .._utils.distance import distance_modulus as _modulus
 from .._utils.files import atomic_path, check_output
 from .._utils.validation import check_float
-from ..tables import check_table
+from ..tables import check_table, pixel_positions
 from .agreement import agreement_fractions, agreement_vs_property, confusion_matrix
 from .color_boxes import NORMALIZING_MV, color_box_counts
 from .crossmatch import crossmatch
@@ -233,10 +233,79 @@ def _properties(properties, tbl_a):
     return properties
 
 
+def _name(option_names, key):
+    return (option_names or {}).get(key, key)
+
+
+def _radius_text(radius):
+    if hasattr(radius, 'unit'):
+        return f'{radius.value:g} {radius.unit}'
+    return f'{float(radius):g} px'
+
+
+def _span(tbl):
+    """Where a catalog's positions lie, in words."""
+    from ..tables import sky_coordinates
+
+    parts = []
+    try:
+        x, y = pixel_positions(tbl, use='pixel')
+        ok = np.isfinite(x) & np.isfinite(y)
+        if ok.any():
+            parts.append(f'pixels x {x[ok].min():.0f}..{x[ok].max():.0f}, '
+                         f'y {y[ok].min():.0f}..{y[ok].max():.0f}')
+    except (ValueError, TypeError):
+        pass
+    try:
+        coords = sky_coordinates(tbl)
+    except (ValueError, TypeError):
+        coords = None
+    if coords is not None and len(coords):
+        icrs = coords.icrs
+        parts.append(f'RA {np.nanmin(icrs.ra.deg):.4f}..{np.nanmax(icrs.ra.deg):.4f} deg, '
+                     f'Dec {np.nanmin(icrs.dec.deg):.4f}..{np.nanmax(icrs.dec.deg):.4f} deg')
+    return '; '.join(parts) or 'no positions'
+
+
+def _no_match_message(tbl_a, tbl_b, matches, radius, id_column, option_names):
+    meta = matches.meta
+    files = {side: (f'{tbl.meta["file"]}, ' if tbl.meta.get('file') else '') + f'{len(tbl)} rows'
+             for side, tbl in (('A', tbl_a), ('B', tbl_b))}
+    if meta['match_mode'] == 'id':
+        how = f'by the id column {id_column!r} ({_name(option_names, "id_column")})'
+    else:
+        how = (f'within {_radius_text(radius)} ({meta["match_mode"]} positions, '
+               f'{_name(option_names, "radius")})')
+        if meta['n_a_in_footprint'] < meta['n_a'] or meta['n_b_in_footprint'] < meta['n_b']:
+            how += (f'; {meta["n_a_in_footprint"]} of A and {meta["n_b_in_footprint"]} of B '
+                    f'are in the common footprint')
+    return (f'no object of catalog A ({files["A"]}) matched one of catalog B ({files["B"]}) '
+            f'{how}: nothing to compare. A spans '
+            f'{_span(tbl_a)}; B spans {_span(tbl_b)}. Check that both catalogs cover the same '
+            f'field, on the same pixel grid for a pixel radius (else match on the sky or by '
+            f'id).')
+
+
+def _check_bins(pairs, column_a, column_b, prop, suffix, n_bins, option_names):
+    """A clear error when too few pairs have the property to fill the bins."""
+    a = float_values(pairs[column_a], column_a)
+    b = float_values(pairs[column_b], column_b)
+    values = float_values(pairs[prop + suffix], prop)
+    usable = int(np.sum(np.isin(a, (1, 2, 3, 4)) & np.isin(b, (1, 2, 3, 4))
+                        & np.isfinite(values)))
+    if usable < n_bins:
+        msg = (f'only {usable} of the {len(pairs)} objects compared are classified 1-4 by '
+               f'both and have a finite {prop}; agreement versus {prop} in {n_bins} '
+               f'equal-number bins ({_name(option_names, "n_bins")}) needs at least '
+               f'{n_bins}. Use fewer bins, leave out the property, or check that the '
+               f'catalogs overlap')
+        raise ValueError(msg)
+
+
 def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_b='class',
                      name_a=None, name_b=None, radius=2.0, footprint=None, properties=None,
                      n_bins=4, distance_modulus=None, mv_limit=NORMALIZING_MV,
-                     output_dir=None, overwrite=False):
+                     output_dir=None, overwrite=False, id_column=None, option_names=None):
     """
     Compare two classifications as Whitmore et al. (2021) do, in one call.
 
@@ -261,11 +330,18 @@ def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_
         Default: the class column names when they differ, else ``'A'`` and
         ``'B'``.
     radius : float or `~astropy.units.Quantity`, optional
-        Matching radius: pixels, or an angle to match the SkyCoord columns
-        on the sky (see `~astro_clusterclass.compare.crossmatch`).
+        Matching radius: pixels (both catalogs on one pixel grid, which is
+        checked), or an angle to match the sky positions (see
+        `~astro_clusterclass.compare.crossmatch`).
     footprint : {None, 'hull'}, optional
         ``'hull'``: only objects inside the other catalog's convex hull
         are matched.
+    id_column : str or tuple of two str, optional
+        Match by a shared id column instead of by position (see
+        `~astro_clusterclass.compare.crossmatch`).
+    option_names : dict, optional
+        How ``radius``, ``id_column`` and ``n_bins`` are named in error
+        messages (the command line passes its flags).
     properties : str or sequence of str, optional
         Columns of ``tbl_a`` to compute the agreement against. Default
         ``mag_F555W`` when ``tbl_a`` has it.
@@ -292,7 +368,9 @@ def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_
     Raises
     ------
     ValueError
-        If a class or property column is missing (the message names the
+        If no object matched (or too few for ``n_bins`` bins of a
+        property): the message says what was tried, before anything is
+        written; if a class or property column is missing (the message names the
         parameter), the two class columns of one catalog are the same, the
         names are equal (or, with a distance modulus, ``'class'``, ``'box'``
         or ``'qr'``, the other columns of the colour-box counts), or the
@@ -355,14 +433,20 @@ def compare_catalogs(tbl_a, tbl_b=None, *, class_column_a='class', class_column_
         matches, pairs = None, tbl_a
         column_a, column_b, suffix = class_column_a, class_column_b, ''
     else:
-        matches = pairs = crossmatch(tbl_a, tbl_b, radius=radius, footprint=footprint)
+        matches = pairs = crossmatch(tbl_a, tbl_b, radius=radius, footprint=footprint,
+                                     id_column=id_column)
+        if len(matches) == 0:
+            raise ValueError(_no_match_message(tbl_a, tbl_b, matches, radius, id_column,
+                                               option_names))
         column_a, column_b, suffix = f'{class_column_a}_a', f'{class_column_b}_b', '_a'
     agreement = agreement_fractions(pairs, column_a, column_b)
     confusion = {label: confusion_matrix(pairs, column_a, column_b, normalize=normalize)
                  for label, normalize in CONFUSION_NORMALIZATIONS.items()}
-    trends = {prop: agreement_vs_property(pairs, column_a, column_b, prop + suffix,
-                                          n_bins=n_bins, name=prop)
-              for prop in properties}
+    trends = {}
+    for prop in properties:
+        _check_bins(pairs, column_a, column_b, prop, suffix, n_bins, option_names)
+        trends[prop] = agreement_vs_property(pairs, column_a, column_b, prop + suffix,
+                                             n_bins=n_bins, name=prop)
     catalogs = {name_a: (tbl_a, class_column_a), name_b: (tbl_b, class_column_b)}
     color_boxes = None
     if distance_modulus is not None:

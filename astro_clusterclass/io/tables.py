@@ -5,13 +5,18 @@ Writing candidate tables without losing their metadata.
 existing file unless asked and writing atomically (a temporary file
 renamed into place). FITS headers cannot hold the nested provenance, so
 FITS files get `fits_safe_meta`: the complete metadata as JSON.
+`cached_url_name` gives the archive's name of a file in astropy's
+download cache, for the readers' ``meta['file']``.
 """
 
 import json
+import os
+
+from astropy.utils import data as astropy_data
 
 from .._utils.files import atomic_path, check_output
 
-__all__ = ['fits_safe_meta', 'write_table']
+__all__ = ['fits_safe_meta', 'write_table', 'cached_url_name']
 
 _FITS_SUFFIXES = ('.fits', '.fit', '.fits.gz', '.fts')
 
@@ -78,3 +83,28 @@ def write_table(tbl, path, *, overwrite=False):
         out.meta = fits_safe_meta(tbl.meta)
     with atomic_path(path) as tmp:
         out.write(tmp)
+
+
+def cached_url_name(path):
+    """
+    The file name of the URL whose cached copy is ``path``, or `None`.
+
+    Files in astropy's download cache are all called ``contents``; the
+    readers use this to record the archive's file name in ``meta['file']``.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.io import cached_url_name
+    >>> cached_url_name('/not/in/the/cache/contents') is None
+    True
+    """
+    target = os.path.realpath(os.fspath(path))
+    try:
+        contents = astropy_data.cache_contents(on_missing='ignore')
+    except OSError:
+        return None
+    for url, cached in contents.items():
+        if os.path.realpath(cached) == target:
+            tail = url.rsplit('#', 1)[-1] if '#' in url else url.rstrip('/').rsplit('/', 1)[-1]
+            return tail or None
+    return None

@@ -198,4 +198,3 @@ def _names_bound(tree):
         elif isinstance(node, (ast.If, ast.Try)):
             names |= _names_bound(ast.Module(body=node.body, type_ignores=[]))
     return names
-

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.table import QTable
+from astropy.table import MaskedColumn, QTable
 
-from astro_clusterclass.compare import agreement_fractions, crossmatch, in_footprint
+from astro_clusterclass.compare import (agreement_fractions, crossmatch, in_footprint,
+                                        pixel_frame, pixel_grid_offset)
 from astro_clusterclass.conftest import legus_file, simple_wcs
 
 
@@ -150,7 +151,7 @@ def test_sky_matching_equals_pixel_matching_through_a_wcs():
     (None, {'radius': -1}, ValueError, 'radius must be positive'),
     (None, {'footprint': 'box'}, ValueError, 'footprint'),
     (None, {'suffixes': ('_x', '_x')}, ValueError, 'suffixes'),
-    (None, {'radius': 0.1 * u.arcsec}, ValueError, 'no SkyCoord column'),
+    (None, {'radius': 0.1 * u.arcsec}, ValueError, 'has no sky positions'),
     ({'x': [1]}, {}, TypeError, 'tbl_b must be an astropy Table'),
 ])
 def test_bad_arguments_are_named(b, kwargs, error, match):
@@ -175,3 +176,69 @@ def test_ngc628_fields_overlap_on_the_sky():
     # Same source in two pointings: the V magnitudes agree closely.
     dv = (m['mag_F555W_a'] - m['mag_F555W_b']).filled(np.nan).value
     assert abs(np.nanmedian(dv)) < 0.15
+
+
+def test_pixel_matching_refused_across_pixel_grids():
+    a, b = _catalogs(seed=3)
+    a.meta.update(layout='legus-35', galaxy='ngc628-c')
+    b.meta['pixel_frame'] = 'LEGUS ngc628-e'
+    with pytest.raises(ValueError, match=r'different pixel grids \(tbl_a: LEGUS ngc628-c, '
+                                         r'tbl_b: LEGUS ngc628-e\).*angular radius.*id_column'):
+        crossmatch(a, b)
+    b.meta['pixel_frame'] = 'LEGUS NGC628-C'  # the same grid, written otherwise
+    assert len(crossmatch(a, b)) > 200
+
+
+def test_pixel_grids_told_apart_by_the_sky_positions():
+    a, b = _catalogs(seed=8)
+    wcs = simple_wcs((500, 500))
+    a['coord'] = wcs.pixel_to_world(a['x'], a['y'])
+    b['coord'] = wcs.pixel_to_world(b['x'], b['y'])
+    assert np.hypot(*pixel_grid_offset(a, b)) < 0.5
+    other = b.copy()
+    other['x'] += 1000.0  # the same objects, measured on another mosaic
+    other['y'] -= 30.0
+    dx, dy = pixel_grid_offset(a, other)
+    assert abs(dx - 1000) < 0.5 and abs(dy + 30) < 0.5
+    with pytest.raises(ValueError, match=r'different pixel grids: the same objects, paired on '
+                                         r'the sky, lie \(dx=\+1000\.\d, dy=-30\.\d\) px apart'):
+        crossmatch(a, other)
+    sky = crossmatch(a, other, radius=0.08 * u.arcsec)
+    pix = crossmatch(a, b)
+    assert set(zip(sky['index_a'].tolist(), sky['index_b'].tolist())) == \
+        set(zip(pix['index_a'].tolist(), pix['index_b'].tolist()))
+    assert pixel_frame(a) is None and pixel_grid_offset(a[:3], b[:3]) is None
+
+
+def test_sky_matching_with_float_radec_columns():
+    a, b = _catalogs(seed=7)
+    wcs = simple_wcs((500, 500))
+    ca, cb = wcs.pixel_to_world(a['x'], a['y']), wcs.pixel_to_world(b['x'], b['y'])
+    plain_a = QTable({'RA': ca.ra.deg, 'DEC': ca.dec.deg, 'class': a['class']})
+    plain_b = QTable({'ra': cb.ra.deg, 'dec': cb.dec.deg, 'class': b['class']})
+    a['coord'], b['coord'] = ca, cb
+    floats = crossmatch(plain_a, plain_b, radius=0.08 * u.arcsec)
+    coords = crossmatch(a, b, radius=0.08 * u.arcsec)
+    assert floats['index_a'].tolist() == coords['index_a'].tolist()
+    assert floats['index_b'].tolist() == coords['index_b'].tolist()
+
+
+def test_matching_by_id():
+    a, b = _catalogs(seed=5)
+    b['id'] = np.concatenate([a['id'][::-1], [9999]])[:len(b)]  # every id of A, reversed
+    m = crossmatch(a, b, id_column='id')
+    assert m.meta['match_mode'] == 'id'
+    assert (m['id_a'] == m['id_b']).all() and len(m) == min(len(a), len(b))
+    assert np.all(np.diff(m['index_a']) > 0)  # in the order of A
+    np.testing.assert_allclose(m['separation'].to_value(u.pix),
+                               np.hypot(m['x_a'] - m['x_b'], m['y_a'] - m['y_b']))
+    b['name'] = b['id']
+    assert len(crossmatch(a, b, id_column=('id', 'name'))) == len(m)
+    b['id'][1] = b['id'][0]
+    with pytest.raises(ValueError, match=r"id_column \(tbl_b\): column 'id' repeats ids"):
+        crossmatch(a, b, id_column='id')
+    with pytest.raises(ValueError, match="footprint='hull' cannot be used with id_column="):
+        crossmatch(a, b, id_column='name', footprint='hull')
+    # Masked ids are not matched.
+    b['name'] = MaskedColumn(b['name'], mask=np.arange(len(b)) < 10)
+    assert len(crossmatch(a, b, id_column=('id', 'name'))) == len(m) - 10

@@ -264,3 +264,45 @@ def test_errors_for_tables(pair, args, error, match):
     a, _ = pair
     with pytest.raises(error, match=match):
         compare_catalogs(*args(a))
+
+
+def test_no_match_stops_before_writing(tmp_path, pair):
+    a, b = pair
+    far = b.copy()
+    far['x'] += 10_000
+    folder = tmp_path / 'report'
+    with pytest.raises(ValueError, match=r'no object of catalog A \(400 rows\) matched one of '
+                                         r'catalog B \(\d+ rows\) within 2 px \(pixel positions, '
+                                         r'radius\): nothing to compare\. A spans pixels x 0'):
+        compare_catalogs(a, far, class_column_b='klass', output_dir=folder)
+    assert not folder.exists()
+    ids = QTable({'id': [1, 2], 'x': [1.0, 2.0], 'y': [1.0, 2.0], 'class': [1, 2]})
+    other = QTable({'id': [3, 4], 'x': [1.0, 2.0], 'y': [1.0, 2.0], 'class': [1, 2]})
+    with pytest.raises(ValueError, match=r"by the id column 'id' \(id_column\)"):
+        compare_catalogs(ids, other, id_column='id')
+
+
+def test_too_few_matches_for_the_bins(pair):
+    a, b = pair
+    few = b.copy()
+    few['x'][3:] += 10_000
+    with pytest.raises(ValueError, match=r'only \d of the 3 objects compared are classified 1-4 '
+                                         r'by both and have a finite mag_F555W; agreement versus '
+                                         r'mag_F555W in 4 equal-number bins \(n_bins\)'):
+        compare_catalogs(a, few, class_column_b='klass')
+    assert compare_catalogs(a, few, class_column_b='klass', properties=[]).n_compared == 3
+
+
+def test_matching_by_id_gives_the_same_report(pair):
+    a, b = pair
+    by_position = compare_catalogs(a, b, class_column_b='klass')
+    matches = by_position.matches
+    a = a.copy()
+    b = b.copy()
+    a['id'] = np.arange(len(a))
+    b['id'] = -1 - np.arange(len(b))  # ids only the matched objects share
+    b['id'][matches['index_b']] = a['id'][matches['index_a']]
+    by_id = compare_catalogs(a, b, class_column_b='klass', id_column='id')
+    assert by_id.matches.meta['match_mode'] == 'id'
+    assert by_id.matches['index_b'].tolist() == matches['index_b'].tolist()
+    np.testing.assert_array_equal(by_id.agreement['fraction'], by_position.agreement['fraction'])
