@@ -4,7 +4,9 @@ The classification engine.
 `Ensemble` holds one model or several prepared for inference and does the
 work: cut one stamp per candidate, give each member its own
 `~astro_clusterclass.preprocessing.StampTransform`, predict, and build
-the result columns. `classify_table` runs it on a candidate table;
+the result columns (with the uncertainty columns and, when asked, the
+calibration of `astro_clusterclass.calibration`). `classify_table` runs it
+on a candidate table;
 `consolidate` computes the ensemble statistics of Whitmore et al. (2021);
 `astro_clusterclass.distributed` runs the same engine on a Dask cluster
 from an `EnsembleSpec`.
@@ -18,10 +20,11 @@ memory-mapped image pages).
 from ._consolidate import ENSEMBLE_COLUMNS, consolidate  # noqa: F401
 from ._device import (PRECISIONS, check_device, check_precision, native_bf16,  # noqa: F401
                       resolve_device, resolve_precision)
-from ._ensemble import DEFAULT_SKIP_FLAGS, Ensemble, EnsembleSpec, Member  # noqa: F401
+from ._ensemble import (DEFAULT_SKIP_FLAGS, ClassFlag, Ensemble, EnsembleSpec,  # noqa: F401
+                        Member, images_simulated)
 from ._table import check_options, classify_table  # noqa: F401
 
 __all__ = ['classify_table', 'Ensemble', 'EnsembleSpec', 'Member', 'consolidate',
            'ENSEMBLE_COLUMNS', 'DEFAULT_SKIP_FLAGS', 'PRECISIONS', 'resolve_device',
            'resolve_precision', 'check_device', 'check_precision', 'check_options',
-           'native_bf16']
+           'native_bf16', 'ClassFlag', 'images_simulated']

@@ -18,25 +18,32 @@ and evaluation all run through it.
 
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from astropy.table import MaskedColumn, QTable
+from astropy.utils.exceptions import AstropyUserWarning
 from tqdm.auto import tqdm
 
+from .._utils.flags import FlagBase
 from .._utils.validation import positive_int
+from ..calibration import (UNCERTAINTY_COLUMNS, Calibration, entropy, margin,
+                           mutual_information, read_calibration, stored_calibration)
 from ..classes import CLASSES
 from ..cutouts import CutoutFlag, Cutouts, iter_cutouts
-from ..models import (ModelReference, default_weights, load_model, model_reference,
+from ..models import (REAL_DATA_RECIPE, ModelReference, default_weights, load_model,
+                      model_reference, trained_on,
                       prepare_for_inference)
 from ..preprocessing import StampTransform
 from ._consolidate import ENSEMBLE_COLUMNS, consolidate
 from ._device import check_precision, resolve_device, resolve_precision
 from . import _pages
 
-__all__ = ['Ensemble', 'EnsembleSpec', 'Member', 'DEFAULT_SKIP_FLAGS']
+__all__ = ['Ensemble', 'EnsembleSpec', 'Member', 'DEFAULT_SKIP_FLAGS', 'ClassFlag',
+           'images_simulated']
 
 #: Stamps with any of these flags are not classified by default.
 DEFAULT_SKIP_FLAGS = (CutoutFlag.EDGE | CutoutFlag.OFF_IMAGE | CutoutFlag.NONFINITE
@@ -44,6 +51,52 @@ DEFAULT_SKIP_FLAGS = (CutoutFlag.EDGE | CutoutFlag.OFF_IMAGE | CutoutFlag.NONFIN
 
 #: The centring rule of the stamps the engine cuts (`~astro_clusterclass.make_cutouts`).
 _CUT_SHIFT = 0.5
+
+
+class ClassFlag(FlagBase):
+    """
+    Bits of the ``class_flag`` column: the stamp's flags, and non-finite probabilities.
+
+    The low bits are those of `~astro_clusterclass.cutouts.CutoutFlag`
+    (same values, same meaning); ``NONFINITE_PROBABILITY`` marks a row
+    that a model gave NaN or infinite probabilities (a diverged network,
+    an overflow): such a row gets no class from any model.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.classify import ClassFlag
+    >>> ClassFlag.describe(ClassFlag.EDGE | ClassFlag.NONFINITE_PROBABILITY)
+    'EDGE|NONFINITE_PROBABILITY'
+    >>> int(ClassFlag.NONFINITE_PROBABILITY)
+    16
+    """
+
+    NONE = 0, CutoutFlag.NONE.description
+    EDGE = int(CutoutFlag.EDGE), CutoutFlag.EDGE.description
+    OFF_IMAGE = int(CutoutFlag.OFF_IMAGE), CutoutFlag.OFF_IMAGE.description
+    NONFINITE = int(CutoutFlag.NONFINITE), CutoutFlag.NONFINITE.description
+    MISSING_BAND = int(CutoutFlag.MISSING_BAND), CutoutFlag.MISSING_BAND.description
+    NONFINITE_PROBABILITY = 16, ('A model gave NaN or infinite probabilities for this '
+                                 'candidate; it has no class (masked results).')
+
+
+def images_simulated(images):
+    """
+    True when every band says it was made by `astro_clusterclass.datasets` (FITS ``SIMULATE = T``).
+
+    Images without headers (plain arrays) carry no such keyword and count
+    as not simulated: nothing says they are.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.classify import images_simulated
+    >>> from astro_clusterclass.datasets import make_cluster_field
+    >>> images_simulated(make_cluster_field((128, 128), 4, seed=1).images)
+    True
+    """
+    headers = getattr(images, 'headers', None) or {}
+    return all(headers.get(band) is not None and headers[band].get('SIMULATE') is True
+               for band in images.bands)
 
 
 def _as_list(models):
@@ -349,8 +402,43 @@ class Ensemble:
                  'source': m.meta.get('source'), 'cutout_size': m.meta['cutout_size'],
                  'normalization': m.meta['normalization'],
                  'transform': m.transform.to_dict(), 'init': m.meta.get('init'),
-                 'num_params': m.meta['num_params']}
+                 'num_params': m.meta['num_params'], 'trained_on': trained_on(m.meta)}
                 for m in self.members]
+
+    def check_training_domain(self, images):
+        """
+        Warn when a model trained on simulations classifies images that are not simulated.
+
+        Parameters
+        ----------
+        images : `~astro_clusterclass.images.BandImages`
+
+        Returns
+        -------
+        entry : dict
+            For ``meta['classification']['training_domain']``:
+            ``images_simulated`` (`images_simulated`), ``trained_on_simulations``
+            (labels of the members whose metadata says so,
+            `~astro_clusterclass.models.trained_on`) and ``warning`` (the
+            message, or None).
+
+        Warns
+        -----
+        `~astropy.utils.exceptions.AstropyUserWarning`
+            If a member was trained on simulations and the images are not
+            simulated: its classes of real galaxies are not to be trusted.
+        """
+        simulated = images_simulated(images)
+        labels = [m.label for m in self.members if trained_on(m.meta) == 'simulations']
+        message = None
+        if labels and not simulated:
+            message = (f'models {labels} were trained on simulated fields only, and these '
+                       f'images are not simulated (no SIMULATE = T in their FITS headers): '
+                       f'their classes of real galaxies are not validated. '
+                       f'{REAL_DATA_RECIPE}')
+            warnings.warn(message, AstropyUserWarning, stacklevel=3)
+        return {'images_simulated': simulated, 'trained_on_simulations': labels,
+                'warning': message}
 
     # -- prediction ----------------------------------------------------------
 
@@ -473,9 +561,13 @@ class Ensemble:
                     data = cut.data if whole else cut.data[rows]
                     positions = {'x0': cut.x0[rows], 'y0': cut.y0[rows],
                                  'x': cut.x[rows], 'y': cut.y[rows]}
-                    probs[index[rows]] = self._forward(torch.from_numpy(data), positions,
-                                                       batch_size)
-                    done[index[rows]] = True
+                    p = self._forward(torch.from_numpy(data), positions, batch_size)
+                    # A row with a non-finite probability from any model gets no class.
+                    bad = ~np.isfinite(p).all(axis=(1, 2))
+                    p[bad] = np.nan
+                    probs[index[rows]] = p
+                    done[index[rows]] = ~bad
+                    flags[index[rows[bad]]] |= np.uint8(ClassFlag.NONFINITE_PROBABILITY)
                 del cut
                 _pages.release_pages(maps)
                 bar.update(len(index))
@@ -483,28 +575,97 @@ class Ensemble:
 
     # -- results -------------------------------------------------------------
 
-    def result_columns(self, *, return_probabilities=False):
+    def result_columns(self, *, return_probabilities=False, calibrated=False):
         """Names of the columns a classification adds, in order."""
         labels = self.labels
         return (['class_flag'] + [f'class_{lb}' for lb in labels]
                 + ([f'prob_{lb}' for lb in labels] if return_probabilities else [])
-                + list(ENSEMBLE_COLUMNS) + [f'prob_{k}' for k in CLASSES])
+                + list(ENSEMBLE_COLUMNS) + [f'prob_{k}' for k in CLASSES]
+                + ([f'prob_raw_{k}' for k in CLASSES] if calibrated else [])
+                + list(UNCERTAINTY_COLUMNS))
 
-    def check_columns(self, tbl, *, return_probabilities=False, parameter='tbl'):
+    def check_columns(self, tbl, *, return_probabilities=False, calibrated=False,
+                      parameter='tbl'):
         """Refuse a table that already has a column the classification adds."""
-        clash = [name for name in self.result_columns(return_probabilities=return_probabilities)
+        clash = [name for name in self.result_columns(return_probabilities=return_probabilities,
+                                                      calibrated=calibrated)
                  if name in tbl.colnames]
         if clash:
             msg = (f'{parameter} already has the columns {clash}; remove or rename them before '
                    f'classifying again')
             raise ValueError(msg)
 
-    def results_table(self, tbl, flags, probs, done, *, return_probabilities=False):
+    def calibration(self, calibration):
+        """
+        The `~astro_clusterclass.calibration.Calibration` meant by ``calibration``, checked.
+
+        Parameters
+        ----------
+        calibration : None, ``'stored'``, `~astro_clusterclass.calibration.Calibration` or path
+            None: none; ``'stored'``: the one stored with the models
+            (`~astro_clusterclass.calibration.stored_calibration`); a
+            calibration, or the path of a calibration file.
+
+        Returns
+        -------
+        calibration : `~astro_clusterclass.calibration.Calibration` or None
+        provenance : dict or None
+            For ``meta['classification']['calibration']``: the calibration
+            record (`~astro_clusterclass.calibration.Calibration.to_dict`:
+            method, fitted values, the data and scores of the fit), where it
+            came from (``source``: ``'given'``, a file, a checkpoint) and
+            what it was applied to.
+
+        Raises
+        ------
+        ValueError
+            If nothing is stored, or the calibration was fitted for other
+            models or classes.
+        """
+        if calibration is None:
+            return None, None
+        if isinstance(calibration, str) and calibration == 'stored':
+            cal, where = stored_calibration(self.metas)
+            if cal is None:
+                msg = ("calibration='stored': no calibration is stored with these models (a "
+                       "'calibration' entry in the metadata of a single model's checkpoint, "
+                       f"or a *.calibration.json file beside the checkpoints for models "
+                       f"{[m.get('sha256') for m in self.metas]}); fit one with "
+                       "astro_clusterclass.calibration.fit_calibration and save it there, or "
+                       "pass it as calibration=")
+                raise ValueError(msg)
+        elif isinstance(calibration, Calibration):
+            cal, where = calibration, 'given'
+        elif isinstance(calibration, (str, os.PathLike)):
+            cal, where = read_calibration(calibration), os.fspath(calibration)
+        else:
+            msg = ("calibration must be None, 'stored', a Calibration or the path of a "
+                   f"calibration file, got {type(calibration).__name__}")
+            raise TypeError(msg)
+        if tuple(cal.categories) != tuple(CLASSES):
+            msg = f'calibration is for the classes {list(cal.categories)}, not {list(CLASSES)}'
+            raise ValueError(msg)
+        shas = tuple(m.get('sha256') for m in self.metas)
+        if cal.models is not None and cal.models != shas:
+            msg = (f'calibration was fitted for the models {list(cal.models)} but this '
+                   f'ensemble has {list(shas)}; fit one for these models')
+            raise ValueError(msg)
+        info = {'source': where,
+                'applied_to': ('prob_1..prob_4 (the mean over the models); the values before '
+                               'calibration are in prob_raw_1..prob_raw_4'),
+                **cal.to_dict()}
+        return cal, info
+
+    def results_table(self, tbl, flags, probs, done, *, return_probabilities=False,
+                      calibration=None):
         """
         A copy of ``tbl`` (rows and meta) with the classification columns.
 
-        ``probs`` holds NaN where ``done`` is False. Provenance is the
-        caller's (``meta['classification']``).
+        ``probs`` holds NaN where ``done`` is False. ``calibration`` (a
+        `~astro_clusterclass.calibration.Calibration`) is applied to the
+        mean probabilities, whose uncalibrated values go to
+        ``prob_raw_<k>``. Provenance is the caller's
+        (``meta['classification']``).
         """
         out = QTable(tbl, copy=True)
         labels = self.labels
@@ -513,8 +674,9 @@ class Ensemble:
         best = np.argmax(np.nan_to_num(probs, nan=-1.0), axis=2)
         classes = np.ma.MaskedArray(categories[best], mask=np.repeat(~done[:, None], m, axis=1))
         out['class_flag'] = flags
-        out['class_flag'].description = ('CutoutFlag bits of the stamp; see skip_flags in '
-                                         "meta['classification']")
+        out['class_flag'].description = ('ClassFlag bits: the CutoutFlag bits of the stamp '
+                                         "(see skip_flags in meta['classification']) and "
+                                         'NONFINITE_PROBABILITY (16)')
         for j, label in enumerate(labels):
             out[f'class_{label}'] = MaskedColumn(classes[:, j].filled(0).astype(np.int64),
                                                  mask=~done)
@@ -524,4 +686,23 @@ class Ensemble:
                                                     mask=np.repeat(~done[:, None], k, axis=1))
         for name, column in consolidate(classes, np.nan_to_num(probs, nan=0.0)).columns.items():
             out[name] = column
+        mean = np.stack([np.ma.filled(out[f'prob_{c}'], np.nan) for c in CLASSES], axis=1)
+        if calibration is not None:
+            for c in CLASSES:
+                out[f'prob_raw_{c}'] = out[f'prob_{c}']
+                out[f'prob_raw_{c}'].description = (f'mean probability of class {c} over the '
+                                                    f'models, before calibration')
+            mean = calibration.apply(mean, kind='probabilities')
+            for j, c in enumerate(CLASSES):
+                out[f'prob_{c}'] = MaskedColumn(np.nan_to_num(mean[:, j]), mask=~done)
+        for c in CLASSES:
+            out[f'prob_{c}'].description = (
+                f'probability of class {c}: mean over the models'
+                + (", calibrated (meta['classification']['calibration'])" if calibration
+                   else ''))
+        values = {'prob_entropy': entropy(mean), 'prob_margin': margin(mean),
+                  'prob_mutual_info': mutual_information(probs)}
+        for name, description in UNCERTAINTY_COLUMNS.items():
+            out[name] = MaskedColumn(np.nan_to_num(values[name]), mask=~done)
+            out[name].description = description
         return out

@@ -2,12 +2,14 @@
 
 import time
 
+import numpy as np
+
 from .._utils.validation import positive_int
 from ..cutouts import CutoutFlag
 from ..images import BandImages, load_images
-from ..tables import check_table, pixel_positions, provenance
+from ..tables import check_on_image, check_table, pixel_positions, provenance
 from ._device import check_device, check_precision
-from ._ensemble import DEFAULT_SKIP_FLAGS, Ensemble
+from ._ensemble import DEFAULT_SKIP_FLAGS, ClassFlag, Ensemble
 
 __all__ = ['classify_table', 'check_options']
 
@@ -52,7 +54,8 @@ def _ensemble(models, device, precision):
 
 def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
                    precision='auto', progress=True, return_probabilities=False,
-                   chunk_size=1024, skip_flags=DEFAULT_SKIP_FLAGS, columns=None):
+                   chunk_size=1024, skip_flags=DEFAULT_SKIP_FLAGS, columns=None,
+                   calibration=None):
     """
     Classify every candidate of a table with one model or an ensemble.
 
@@ -95,16 +98,24 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
         padded edge stamps too.
     columns : tuple of str, optional
         Position columns, see `~astro_clusterclass.tables.pixel_positions`.
+    calibration : str, path or `~astro_clusterclass.calibration.Calibration`, optional
+        Calibrate the mean probabilities: ``'stored'`` (the calibration
+        stored with the models, see
+        `~astro_clusterclass.calibration.stored_calibration`), a calibration
+        file or object fitted for these models
+        (`~astro_clusterclass.calibration.fit_calibration`). Default: none.
 
     Returns
     -------
     table : `~astropy.table.QTable`
         A new table: the input columns, rows (in order) and ``meta``, then
 
-        - ``class_flag`` (uint8): `~astro_clusterclass.cutouts.CutoutFlag`
-          bits of the candidate's stamp (the stamp the ensemble cuts, which
-          holds every model's own); rows with a flag in ``skip_flags`` have
-          masked results;
+        - ``class_flag`` (uint8): `~astro_clusterclass.classify.ClassFlag`
+          bits: the `~astro_clusterclass.cutouts.CutoutFlag` bits of the
+          candidate's stamp (the stamp the ensemble cuts, which holds every
+          model's own), and ``NONFINITE_PROBABILITY`` where a model gave NaN
+          or infinite probabilities; rows with a flag in ``skip_flags`` or
+          with non-finite probabilities have masked results (never a class);
         - ``class_<label>`` (int, masked): each model's class; the label
           is the architecture, numbered when several models share it
           (``class_resnet18_1``...);
@@ -113,14 +124,27 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
         - ``class_mode``, ``class_mean``, ``class_median``, ``class_std``,
           ``class_quality``, ``n_models`` and ``prob_1`` ... ``prob_4``
           (mean probabilities): the ensemble consolidation of
-          `~astro_clusterclass.classify.consolidate` (tie rule there).
+          `~astro_clusterclass.classify.consolidate` (tie rule there);
+          with ``calibration`` the ``prob_<k>`` are calibrated and
+          ``prob_raw_1`` ... ``prob_raw_4`` keep the mean probabilities;
+        - ``prob_entropy``, ``prob_margin`` (float, masked): entropy of
+          ``prob_1`` ... ``prob_4`` (divided by ln 4: 0 certain, 1 uniform)
+          and the difference between the two largest;
+          ``prob_mutual_info``: the members' disagreement (mutual
+          information between class and model, divided by ln 4; 0 for one
+          model), from their uncalibrated probabilities (see
+          `~astro_clusterclass.calibration.mutual_information`).
 
         ``table.meta['classification']`` holds the provenance of this step
         (``date``, ``function``, ``arguments``, ``version``), ``models``
         (label, architecture, weights name, sha256, source, cutout size,
-        normalisation, transform, init), ``device``, ``precision``,
-        ``cutout_size``, ``n_classified`` and ``timing`` (seconds spent
-        loading/preparing the models and classifying).
+        normalisation, transform, init, trained_on), ``device``,
+        ``precision``, ``cutout_size``, ``n_classified``,
+        ``n_nonfinite_probabilities``, ``calibration`` (None, or the
+        calibration applied with its source and fit), ``training_domain``
+        (see `~astro_clusterclass.classify.Ensemble.check_training_domain`)
+        and ``timing`` (seconds spent loading/preparing the models,
+        classifying and building the result columns).
 
     Notes
     -----
@@ -134,9 +158,18 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
     Raises
     ------
     ValueError
-        If the table has no positions, a band is missing, a model cannot
-        be loaded or is for other bands, sizes or classes, or an option is
-        invalid; the message names the parameter.
+        If the table has no positions, none of them falls on the images
+        (a catalog made on another mosaic; more than 90 % off the images
+        warns), pixel and sky positions disagree through the WCS (see
+        `~astro_clusterclass.tables.pixel_positions`), a band is missing, a
+        model cannot be loaded or is for other bands, sizes or classes, or
+        an option is invalid; the message names the parameter.
+
+    Warns
+    -----
+    `~astropy.utils.exceptions.AstropyUserWarning`
+        If a model trained on simulations only classifies images that are
+        not simulated (recorded in ``training_domain``).
 
     Examples
     --------
@@ -167,10 +200,14 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
     images = load_images(images)
     try:
         x, y = pixel_positions(tbl, wcs=images.wcs, columns=columns)
+        check_on_image(x, y, images.shape)  # a catalog of another mosaic is an error
         started = time.perf_counter()
         ensemble = _ensemble(models, device, precision)
+        calibrator, calibration_meta = ensemble.calibration(calibration)
         prepared = time.perf_counter()
-        ensemble.check_columns(tbl, return_probabilities=return_probabilities)
+        ensemble.check_columns(tbl, return_probabilities=return_probabilities,
+                               calibrated=calibrator is not None)
+        domain = ensemble.check_training_domain(images)  # warns: simulation model, real data
         flags, probs, done = ensemble.classify_positions(
             images, x, y, batch_size=opts['batch_size'], chunk_size=opts['chunk_size'],
             skip_flags=opts['skip_flags'], release_pages=owned, progress=progress)
@@ -179,17 +216,25 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
         if owned:
             images.close()  # files opened here are closed here
     out = ensemble.results_table(tbl, flags, probs, done,
-                                 return_probabilities=return_probabilities)
+                                 return_probabilities=return_probabilities,
+                                 calibration=calibrator)
+    built = time.perf_counter()
     step = provenance('classify_table', {
         'batch_size': opts['batch_size'], 'device': device, 'precision': precision,
         'return_probabilities': return_probabilities, 'chunk_size': opts['chunk_size'],
         'skip_flags': CutoutFlag.describe(opts['skip_flags']), 'columns': columns,
         'models': [meta.get('weights') or meta.get('source') or meta['architecture']
-                   for meta in ensemble.metas]})
+                   for meta in ensemble.metas],
+        'calibration': (None if calibration is None else calibration
+                        if isinstance(calibration, str) else repr(calibration))})
     step.update({'models': ensemble.models_meta(), 'device': str(ensemble.device),
                  'precision': ensemble.precision, 'cutout_size': ensemble.stamp_size,
-                 'n_classified': int(done.sum()),
+                 'n_classified': int(done.sum()), 'calibration': calibration_meta,
+                 'n_nonfinite_probabilities': int(np.count_nonzero(
+                     flags & np.uint8(ClassFlag.NONFINITE_PROBABILITY))),
+                 'training_domain': domain,
                  'timing': {'models_s': round(prepared - started, 3),
-                            'classify_s': round(finished - prepared, 3)}})
+                            'classify_s': round(finished - prepared, 3),
+                            'results_s': round(built - finished, 3)}})
     out.meta['classification'] = step
     return out

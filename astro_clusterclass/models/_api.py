@@ -30,7 +30,8 @@ from ._checkpoint import REQUIRED_META, check_meta, load_checkpoint
 
 __all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
            'get_model_weights', 'get_weight', 'list_models', 'default_weights',
-           'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META']
+           'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META', 'trained_on',
+           'REAL_DATA_RECIPE']
 
 #: Default stamp side (pixels) of new models, chosen by the held-out
 #: accuracy of models trained at 32 and 64 px (see :doc:`/models`).
@@ -43,6 +44,59 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
 
 #: Licence of weights made by this package unless a record says otherwise.
 DEFAULT_LICENSE = 'BSD-3-Clause'
+
+#: How to get a model for real HST images: shown by the errors that meet a
+#: model without trained weights, and spelled out in :doc:`/real_data_models`.
+REAL_DATA_RECIPE = (
+    'To classify real HST images, get a model trained on real data: (1) StarcNet '
+    "(Pérez et al. 2021), trained on LEGUS human classes: download model/starcnet.pth "
+    'from https://github.com/gperezs/StarcNet, run "clusterclass import-model '
+    'starcnet.pth --from starcnet -o starcnet.safetensors" and pass -m '
+    'starcnet.safetensors (models="starcnet.safetensors"); (2) another group\'s PyTorch '
+    'state dict of a registered architecture: "clusterclass import-model model.pth --from '
+    'resnet18 --bands ... --cutout-size ... --normalization ... -o model.safetensors"; '
+    '(3) train on your own human classes with "clusterclass train". See the '
+    'documentation page "Models for real images" (real_data_models).')
+
+#: Values of ``meta['trained_on']``: what the weights were trained on.
+TRAINED_ON = ('simulations', 'real')
+
+
+def trained_on(meta):
+    """
+    What a model's weights were trained on, from its metadata.
+
+    Parameters
+    ----------
+    meta : dict
+        ``model.meta`` or a weights record's ``meta``.
+
+    Returns
+    -------
+    kind : {'simulations', 'real'} or None
+        ``meta['trained_on']`` when recorded; for files written before the
+        key existed, ``'simulations'`` when the training data description
+        says so (``'Simulations only'``, written by
+        `~astro_clusterclass.training.simulated_training_set`); `None`
+        when nothing says (random weights, unknown provenance).
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models import CompactNet_Weights, get_model, trained_on
+    >>> trained_on(CompactNet_Weights.DEFAULT.meta)
+    'simulations'
+    >>> trained_on({'trained_on': 'real'}), trained_on(get_model('compactnet').meta)
+    ('real', None)
+    """
+    value = meta.get('trained_on')
+    if value in TRAINED_ON:
+        return value
+    training = meta.get('training')
+    data = training.get('data') if isinstance(training, dict) else None
+    text = data.get('description', '') if isinstance(data, dict) else ''
+    if isinstance(text, str) and 'Simulations only' in text:
+        return 'simulations'
+    return None
 
 
 @dataclass(eq=False)
@@ -114,8 +168,8 @@ class WeightsEnum(_TorchvisionWeightsEnum):
     Examples
     --------
     >>> from astro_clusterclass.models import CompactNet_Weights, WeightsEnum
-    >>> issubclass(CompactNet_Weights, WeightsEnum), list(CompactNet_Weights)
-    (True, [CompactNet_Weights.SIM_V1])
+    >>> issubclass(CompactNet_Weights, WeightsEnum), CompactNet_Weights.SIM_V1 in CompactNet_Weights
+    (True, True)
     >>> CompactNet_Weights.verify('CompactNet_Weights.DEFAULT')
     CompactNet_Weights.SIM_V1
     """
@@ -230,7 +284,7 @@ def list_models(include=None, exclude=None):
     --------
     >>> from astro_clusterclass.models import list_models
     >>> list_models()
-    ['compactnet', 'resnet18', 'vgg19_bn']
+    ['compactnet', 'resnet18', 'starcnet', 'vgg19_bn']
     >>> list_models(include='vgg*')
     ['vgg19_bn']
     """

@@ -20,9 +20,9 @@ def _seed():
 
 
 def test_list_models():
-    assert list_models() == ['compactnet', 'resnet18', 'vgg19_bn']
+    assert list_models() == ['compactnet', 'resnet18', 'starcnet', 'vgg19_bn']
     assert list_models(include=['res*', 'comp*']) == ['compactnet', 'resnet18']
-    assert list_models(exclude='vgg*') == ['compactnet', 'resnet18']
+    assert list_models(exclude='vgg*') == ['compactnet', 'resnet18', 'starcnet']
 
 
 def test_unknown_model_lists_registered():
