@@ -13,17 +13,33 @@ absolute magnitude, number of bands), all of them parameters since the
 exact PHANGS-HST thresholds are unpublished. PHANGS-HST zeropoint tables
 are read by `astro_clusterclass.io.read_phangs_zeropoints`.
 
+Uncertainties come from what the images carry
+(`~astro_clusterclass.load_images` ``errors=``):
+an ERR map is used as it is; an inverse-variance map (``'ivar'``, e.g. the
+PHANGS-HST ``_err-drc-wht.fits`` files or a drizzle IVM weight) is the
+background variance, to which the source's Poisson noise is added; a
+drizzle exposure-time weight (``'wht'``) is the per-pixel effective gain.
+Without a map the background scatter is the sigma-clipped standard
+deviation of the image and the Poisson term comes from ``EXPTIME``
+(`photutils.utils.calc_total_error`). The flux error adds the error of the
+local background (that of a median of the annulus pixels actually used)
+times the unmasked aperture area.
+
 Pixel convention: positions are 0-based with pixel centres at integers,
 the photutils convention, so catalogue positions go straight into the
 apertures. Images are expected in count rates (e.g. e-/s, the unit of HST
 drizzled images) when magnitudes are computed from PHOTFLAM.
 """
 
+import functools
+
 import numpy as np
 from astropy import units as u
+from astropy.stats import SigmaClip, sigma_clipped_stats
 from astropy.table import QTable
 from photutils.aperture import (ApertureStats, CircularAnnulus, CircularAperture,
                                 aperture_photometry)
+from photutils.utils import calc_total_error
 
 from ._utils.columns import column_values
 from ._utils.distance import distance_modulus as _modulus
@@ -44,6 +60,12 @@ BACKGROUND_ANNULUS = (7.0, 8.0)
 
 #: Aperture radius (pixels) of the LEGUS photometry.
 PHOTOMETRY_RADIUS = 4.0
+
+#: 2.5 / ln 10: magnitude error per unit relative flux error.
+_MAG_PER_REL = 2.5 / np.log(10.0)
+
+#: Pixels sampled for the global background level and scatter of a band.
+_SCATTER_SAMPLE = 250_000
 
 
 class PhotFlag(FlagBase):
@@ -228,50 +250,241 @@ def _position_flags(x, y, shape, reach):
     return flags, np.flatnonzero(inside)
 
 
-def _band_photometry(data, positions, rows, n, radii, *, annulus, reach, method):
+def _flux_unit(meta):
+    """Astropy unit of a band's pixels from BUNIT (None when absent or unparseable)."""
+    bunit = str(meta.get('BUNIT', '')).strip()
+    if not bunit:
+        return None
+    text = bunit.lower().replace('electrons', 'electron').replace('counts', 'count')
+    try:
+        return u.Unit(text)
+    except ValueError:
+        return None
+
+
+def _gain(meta):
+    """Effective gain (pixel value → electrons) from BUNIT/EXPTIME, and what it rests on."""
+    bunit = str(meta.get('BUNIT', '')).strip().upper()
+    if bunit.startswith('ELECTRON') and '/S' not in bunit:
+        return 1.0, 'electrons (BUNIT)'
+    if 'EXPTIME' in meta and (not bunit or '/S' in bunit):
+        exptime = float(meta['EXPTIME'])
+        if exptime > 0:
+            return exptime, f'count rates × EXPTIME = {exptime:g} s'
+    return None, 'no EXPTIME for a rate image: source Poisson noise left out'
+
+
+def _sky(data):
+    """Sigma-clipped level and scatter of a band from a regular sample of its pixels."""
+    step = max(1, int(np.sqrt(data.shape[0] * data.shape[1] / _SCATTER_SAMPLE)))
+    flat = np.asarray(data[::step, ::step], dtype=float).ravel()
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        return np.nan, np.nan
+    _, median, std = sigma_clipped_stats(flat, sigma=3.0, maxiters=10)
+    return float(median), float(std)
+
+
+def _error_map(data, meta, given, kind):
     """
-    Background-subtracted aperture sums and local background of one band.
+    Per-pixel 1-sigma error of one band, and a description of its model.
+
+    ``given`` is the map handed to `load_images` (or None) and ``kind``
+    its meaning: 'err' (total error), 'ivar' (background inverse variance)
+    or 'wht' (exposure-time weight, the effective gain per pixel).
+    """
+    gain, gain_note = _gain(meta)
+    data = np.asarray(data, dtype=float)
+    if given is not None and kind == 'err':
+        return np.asarray(given, dtype=float), 'ERR map (total error, used as given)'
+    level, scatter = _sky(data)
+    if given is not None and kind == 'ivar':
+        ivar = np.asarray(given, dtype=float)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            bkg_error = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), np.nan)
+        note = 'inverse-variance map (background)'
+    else:
+        bkg_error = scatter
+        note = f'background scatter {scatter:.4g} (sigma-clipped std of the image)'
+    if given is not None and kind == 'wht':
+        weight = np.asarray(given, dtype=float)
+        factor = gain / float(meta['EXPTIME']) if gain is not None and 'EXPTIME' in meta \
+            else 1.0
+        gain = np.where(np.isfinite(weight) & (weight > 0), weight * factor, 0.0)
+        gain_note = 'exposure-time weight map (WHT) as the effective gain'
+    if given is None:
+        # No map: calc_total_error's variance summed over an aperture is
+        # Σw·scatter² + Σw·(data − level)/gain, which the aperture sums
+        # already hold, so no per-pixel map is made.
+        model = (scatter ** 2, level, gain)
+        if gain is None:
+            return model, f'{note}; {gain_note}'
+        return model, f'{note} + Poisson noise ({gain_note})'
+    if gain is None:
+        error = np.broadcast_to(np.asarray(bkg_error, dtype=float), data.shape)
+        return error, f'{note}; {gain_note}'
+    # The Poisson term is of the source above the sky; the sky's own noise
+    # is in the background error.
+    error = calc_total_error(data - level, np.broadcast_to(bkg_error, data.shape), gain)
+    return error, f'{note} + Poisson noise ({gain_note})'
+
+
+#: Sub-pixel offsets per axis of the table of `_weight_factor`.
+_OFFSET_STEPS = 20
+
+
+@functools.lru_cache(maxsize=128)
+def _weight_table(radius, method, outer):
+    """Σw²/Σw of the overlap weights w of an aperture (of w = w' − w_inner for the
+    ring between ``radius`` and ``outer``), for a grid of sub-pixel centres."""
+    steps = (np.arange(_OFFSET_STEPS) + 0.5) / _OFFSET_STEPS - 0.5
+    table = np.empty((_OFFSET_STEPS, _OFFSET_STEPS))
+    size = 2 * int(np.ceil(max(radius, outer))) + 5
+    c = size // 2
+    for i, dy in enumerate(steps):
+        for j, dx in enumerate(steps):
+            w, w2 = (CircularAperture((c + dx, c + dy), r=r).to_mask(method=method)
+                     .to_image((size, size)) for r in (radius, outer))
+            if outer != radius:
+                w = w2 - w
+            # A ring of whole pixels can be empty (method 'center'): then any factor.
+            total = np.sum(w)
+            table[i, j] = np.sum(w ** 2) / total if total > 0 else 1.0
+    return table
+
+
+def _weight_factor(positions, radius, method, outer=None):
+    """
+    Σw²/Σw at each position (of the ring out to ``outer`` if given): the noise
+    variance of a weighted sum Σ w·pixel is Σ w² σ², while photutils'
+    ``aperture_sum_err`` is √(Σ w σ²), which overstates the noise of
+    apertures with many partial pixels.
+    """
+    frac = positions - np.round(positions)
+    index = np.clip(((frac + 0.5) * _OFFSET_STEPS).astype(int), 0, _OFFSET_STEPS - 1)
+    table = _weight_table(float(radius), method, float(radius if outer is None else outer))
+    return table[index[:, 1], index[:, 0]]
+
+
+def _band_photometry(data, positions, rows, n, radii, *, annulus, reach, method,
+                     error=None, sigma_clip=None, edge=None):
+    model = error if isinstance(error, tuple) else None
+    error = None if model is not None else error
+    """
+    Background-subtracted aperture sums, their errors and the local background of one band.
 
     ``positions`` are the ``(len(rows), 2)`` pixel positions of the rows
     ``rows`` (of ``n``) that lie on the image; the other rows get NaN.
+    ``edge`` (bool, per row of ``rows``) marks apertures that may run off
+    the image, whose areas are measured rather than taken as π r².
 
     Returns
     -------
-    flux : `~numpy.ndarray`
-        ``(n, len(radii))`` aperture sums minus background × aperture area.
-    background : `~numpy.ndarray`
-        ``(n,)`` median per pixel in the annulus.
+    flux, flux_var, sum_var, area : `~numpy.ndarray`
+        ``(n, len(radii))``: aperture sums minus background × the area of
+        the unmasked aperture pixels; its variance; Σ w σ² over the
+        aperture's pixels (its covariance with any larger aperture around
+        it); that area.
+    background, background_var : `~numpy.ndarray`
+        ``(n,)`` median per pixel in the annulus and the variance of that
+        median (NaN without ``error``).
     nonfinite : `~numpy.ndarray`
         ``(n,)`` bool: non-finite pixels in the annulus or within ``reach``.
     """
-    sums = np.full((n, len(radii)), np.nan)
+    k = len(radii)
+    sums = np.full((n, k), np.nan)
+    sum_var = np.full((n, k), np.nan)
+    area = np.full((n, k), np.nan)
     background = np.full(n, np.nan)
+    background_var = np.full(n, np.nan)
     nonfinite = np.zeros(n, dtype=bool)
     if len(rows):
         finite = np.isfinite(data)
+        if error is not None:
+            finite &= np.isfinite(error)
         mask = None if finite.all() else ~finite
         apertures = [CircularAperture(positions, r=r) for r in radii]
-        phot = aperture_photometry(data, apertures, mask=mask, method=method)
-        for j in range(len(radii)):
+        phot = aperture_photometry(data, apertures, mask=mask, method=method, error=error)
+        for j in range(k):
             sums[rows, j] = np.asarray(phot[f'aperture_sum_{j}'], dtype=float)
+            if error is not None:
+                sum_var[rows, j] = np.asarray(phot[f'aperture_sum_err_{j}'], dtype=float) ** 2
+        area[rows] = np.pi * np.asarray(radii) ** 2
         ring = CircularAnnulus(positions, r_in=annulus[0], r_out=annulus[1])
-        background[rows] = np.asarray(ApertureStats(data, ring, mask=mask).median, dtype=float)
+        # sum_method='center': the error sum runs over the very pixels of the median.
+        stats = ApertureStats(data, ring, mask=mask, error=error, sigma_clip=sigma_clip,
+                              sum_method='center')
+        background[rows] = np.asarray(stats.median, dtype=float)
+        measure = np.zeros(len(rows), dtype=bool) if edge is None else np.asarray(edge)
+        if method == 'center':
+            # Whole pixels: the area is their number, not π r².
+            measure = np.ones(len(rows), dtype=bool)
         if mask is not None:
             bad = aperture_photometry(mask.astype(np.float32),
                                       [ring, CircularAperture(positions, r=reach)],
                                       method='center')
             nonfinite[rows] = ((np.asarray(bad['aperture_sum_0']) > 0)
                                | (np.asarray(bad['aperture_sum_1']) > 0))
-    areas = np.pi * np.asarray(radii) ** 2
-    return sums - background[:, None] * areas, background, nonfinite
+            measure |= nonfinite[rows]
+        if measure.any():
+            # Masked or off-image pixels hold no sky either: subtract the
+            # background over the pixels that were summed.
+            for j, r in enumerate(radii):
+                area[rows[measure], j] = CircularAperture(positions[measure], r=r).area_overlap(
+                    data, mask=mask, method=method)
+        used = np.asarray(stats.center_aper_area, dtype=float)
+        if model is not None:
+            scatter2, level, gain = model
+            poisson = 0.0 if gain is None else 1.0 / gain
+            sum_var[rows] = (scatter2 * area[rows]
+                             + poisson * np.maximum(sums[rows] - level * area[rows], 0.0))
+            mean_var = scatter2 + poisson * np.maximum(background[rows] - level, 0.0)
+            background_var[rows] = 0.5 * np.pi * mean_var / used
+        elif error is not None:
+            mean_var = np.asarray(stats.sum_err, dtype=float) ** 2 / used
+            # Variance of the median of N Gaussian deviates: (π/2) σ² / N.
+            background_var[rows] = 0.5 * np.pi * mean_var / used
+    flux = sums - background[:, None] * area
+    factor = np.ones((n, k))
+    if (error is not None or model is not None) and len(rows):
+        factor[rows] = np.column_stack([_weight_factor(positions, r, method) for r in radii])
+    flux_var = factor * sum_var + area ** 2 * background_var[:, None]
+    return flux, flux_var, sum_var, area, background, background_var, nonfinite
+
+
+def _with_unit(values, unit):
+    return values if unit is None else values * unit
+
+
+def _index_error(parts, r1, r2):
+    """
+    Error of m(r1) − m(r2), r1 < r2, from the inner flux and the independent
+    ring between the radii, both of which share one background median.
+    """
+    f1, v1, s1, a1 = parts[r1]
+    f2, _, s2, a2 = parts[r2]
+    bkg_var = parts['bkg_var']
+    ring = f2 - f1
+    shared = np.full(len(f1), np.nan)
+    if len(parts['rows']):
+        shared[parts['rows']] = _weight_factor(parts['positions'], r1, parts['method'], r2)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        # Pixel noise of the inner aperture, of the ring, and of the background.
+        inner = v1 - a1 ** 2 * bkg_var
+        ring_var = np.maximum(s2 - s1, 0.0) * shared
+        var = _MAG_PER_REL ** 2 * ((ring / (f1 * f2)) ** 2 * inner
+                                   + ring_var / f2 ** 2
+                                   + (a1 / f1 - a2 / f2) ** 2 * bkg_var)
+        return np.where((f1 > 0) & (f2 > 0), np.sqrt(var), np.nan)
 
 
 def candidate_photometry(tbl, images, *, radii=MCI_RADII, radii_bands=('F555W',),
                          mag_radius=PHOTOMETRY_RADIUS, annulus=BACKGROUND_ANNULUS,
                          zeropoints=None, aperture_correction=None, ci_band='F555W',
-                         columns=None, prefix='', method='exact'):
+                         columns=None, prefix='', method='exact', errors=True,
+                         sigma_clip=None):
     """
-    Aperture photometry, local background and concentration indices.
+    Aperture photometry with uncertainties, local background and concentration indices.
 
     Parameters
     ----------
@@ -310,6 +523,16 @@ def candidate_photometry(tbl, images, *, radii=MCI_RADII, radii_bands=('F555W',)
         has columns such as ``mag_F555W`` or ``ci``).
     method : {'exact', 'center', 'subpixel'}, optional
         photutils overlap method of the apertures.
+    errors : bool, optional
+        Compute ``flux_err_*``, ``magerr_*`` and the errors of CI and MCI
+        (default). The per-pixel errors come from the error maps given to
+        `~astro_clusterclass.load_images` (``errors=``), else from the
+        background scatter and ``EXPTIME`` (see the module docstring);
+        ``meta['photometry']['error_model']`` says which, per band.
+        False skips them (slightly faster).
+    sigma_clip : float or `~astropy.stats.SigmaClip`, optional
+        Sigma-clip the annulus pixels before their median (e.g. 3.0); None
+        (default) takes the plain median of Whitmore et al. (2021).
 
     Returns
     -------
@@ -318,7 +541,8 @@ def candidate_photometry(tbl, images, *, radii=MCI_RADII, radii_bands=('F555W',)
 
         - ``bkg_<band>`` -- local background per pixel (image units)
         - ``flux_<band>_r<r>`` -- background-subtracted aperture sums
-          (``r1p5`` for 1.5 px) for the measured radii
+          (``r1p5`` for 1.5 px) for the measured radii, in the image unit
+          (BUNIT) where the header gives one
         - ``mag_<band>_r<r>`` -- their magnitudes (NaN where flux <= 0)
         - ``mag_<band>`` -- magnitude in ``mag_radius`` plus the aperture
           correction (mag)
@@ -327,8 +551,14 @@ def candidate_photometry(tbl, images, *, radii=MCI_RADII, radii_bands=('F555W',)
           radii (mag)
         - ``phot_flag`` -- `PhotFlag` bits
 
+        and with ``errors`` (1 sigma): ``bkg_err_<band>`` (error of the
+        background median), ``flux_err_<band>_r<r>``,
+        ``magerr_<band>_r<r>``, ``magerr_<band>`` (the aperture correction
+        adds no error), ``cierr`` and ``mcierr_<r1>_<r2>`` (which allow
+        for the shared pixels and background of nested apertures).
+
         ``meta['photometry']`` records the radii, annulus, magnitude
-        system and zeropoints.
+        system, zeropoints, flux units and error model.
 
     Raises
     ------
@@ -373,29 +603,70 @@ def candidate_photometry(tbl, images, *, radii=MCI_RADII, radii_bands=('F555W',)
     flags, rows = _position_flags(x, y, images.shape, reach)
     positions = np.column_stack([x[rows], y[rows]])
 
-    new = {}
+    aperture_edge = ((positions[:, 0] - max(radii + (mag_radius,)) < -0.5)
+                     | (positions[:, 1] - max(radii + (mag_radius,)) < -0.5)
+                     | (positions[:, 0] + max(radii + (mag_radius,)) > images.shape[1] - 0.5)
+                     | (positions[:, 1] + max(radii + (mag_radius,)) > images.shape[0] - 0.5))
+    if sigma_clip is not None and not isinstance(sigma_clip, SigmaClip):
+        sigma_clip = SigmaClip(sigma=positive_float(sigma_clip, 'sigma_clip'), maxiters=10)
+    given_errors = getattr(images, 'errors', {}) or {}
+    error_kinds = getattr(images, 'error_kinds', {}) or {}
+
+    new, units, error_model = {}, {}, {}
+    ci_parts = {}
     for band, data in zip(BANDS, images.data):
+        meta = images.meta.get(band, {})
+        unit = _flux_unit(meta)
+        units[band] = str(unit) if unit is not None else None
+        error = None
+        if errors and len(rows):
+            error, error_model[band] = _error_map(data, meta, given_errors.get(band),
+                                                  error_kinds.get(band))
         band_radii = sorted(set(radii) | {mag_radius}) if band in radii_bands else [mag_radius]
-        flux, bkg, nonfinite = _band_photometry(data, positions, rows, n, band_radii,
-                                                annulus=annulus, reach=reach, method=method)
+        flux, flux_var, sum_var, area, bkg, bkg_var, nonfinite = _band_photometry(
+            data, positions, rows, n, band_radii, annulus=annulus, reach=reach, method=method,
+            error=error, sigma_clip=sigma_clip, edge=aperture_edge)
+        del error
         flags[nonfinite] |= np.uint8(PhotFlag.NONFINITE)
-        new[f'bkg_{band}'] = bkg
+        new[f'bkg_{band}'] = _with_unit(bkg, unit)
         mags = _to_magnitudes(flux, zp[band])
+        flux_err = np.sqrt(flux_var)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            magerr = np.where(flux > 0, _MAG_PER_REL * flux_err / flux, np.nan)
         nonpositive = np.any(np.isfinite(flux) & (flux <= 0), axis=1)
         flags[nonpositive] |= np.uint8(PhotFlag.NONPOSITIVE)
-        for j, r in enumerate(band_radii):
-            if band in radii_bands and r in radii:
-                new[f'flux_{band}_{radius_label(r)}'] = flux[:, j]
-                new[f'mag_{band}_{radius_label(r)}'] = mags[:, j] * u.mag
+        if errors:
+            new[f'bkg_err_{band}'] = _with_unit(np.sqrt(bkg_var), unit)
+        keep = [r for r in band_radii if band in radii_bands and r in radii]
+        if mag_radius not in keep:
+            keep.append(mag_radius)
+        for r in keep:
+            j = band_radii.index(r)
+            label = radius_label(r)
+            new[f'flux_{band}_{label}'] = _with_unit(flux[:, j], unit)
+            if errors:
+                new[f'flux_err_{band}_{label}'] = _with_unit(flux_err[:, j], unit)
+            new[f'mag_{band}_{label}'] = mags[:, j] * u.mag
+            if errors:
+                new[f'magerr_{band}_{label}'] = magerr[:, j] * u.mag
         j = band_radii.index(mag_radius)
-        if band not in radii_bands or mag_radius not in radii:
-            new[f'flux_{band}_{radius_label(mag_radius)}'] = flux[:, j]
-            new[f'mag_{band}_{radius_label(mag_radius)}'] = mags[:, j] * u.mag
         new[f'mag_{band}'] = (mags[:, j] + corrections.get(band, 0.0)) * u.mag
+        if errors:
+            new[f'magerr_{band}'] = magerr[:, j] * u.mag
+        if band == ci_band:
+            ci_parts = {r: (flux[:, band_radii.index(r)], flux_var[:, band_radii.index(r)],
+                            sum_var[:, band_radii.index(r)], area[:, band_radii.index(r)])
+                        for r in radii}
+            ci_parts['bkg_var'] = bkg_var
+            ci_parts['positions'], ci_parts['rows'], ci_parts['method'] = positions, rows, method
     m = {r: new[f'mag_{ci_band}_{radius_label(r)}'] for r in radii}
-    new['ci'] = m[1.0] - m[3.0]
-    for r1, r2 in zip(radii[:-1], radii[1:]):
-        new[f'mci_{radius_label(r1)[1:]}_{radius_label(r2)[1:]}'] = m[r1] - m[r2]
+    pairs = [(1.0, 3.0, 'ci')] + [
+        (r1, r2, f'mci_{radius_label(r1)[1:]}_{radius_label(r2)[1:]}')
+        for r1, r2 in zip(radii[:-1], radii[1:])]
+    for r1, r2, name in pairs:
+        new[name] = m[r1] - m[r2]
+        if errors:
+            new[name.replace('ci', 'cierr', 1)] = _index_error(ci_parts, r1, r2) * u.mag
     new['phot_flag'] = flags
 
     clash = [prefix + name for name in new if prefix + name in tbl.colnames]
@@ -413,6 +684,11 @@ def candidate_photometry(tbl, images, *, radii=MCI_RADII, radii_bands=('F555W',)
     out.meta['photometry']['zeropoints'] = {b: float(v) for b, v in zp.items()}
     out.meta['photometry']['aperture_correction'] = corrections
     out.meta['photometry']['pixel_origin'] = '0-based, pixel centres at integers'
+    out.meta['photometry']['flux_units'] = units
+    out.meta['photometry']['errors'] = bool(errors)
+    if errors:
+        out.meta['photometry']['error_model'] = error_model
+        out.meta['photometry']['sigma_clip'] = None if sigma_clip is None else repr(sigma_clip)
     return out
 
 

@@ -82,7 +82,7 @@ def _step(log, text):
     print(text, flush=True)
 
 
-def _plots(classified, images, truth_column, output, files, log, evaluation):
+def _plots(classified, images, truth_column, output, files, log, evaluation, seed):
     """Colour-colour diagram, confusion matrix and gallery (matplotlib, Agg)."""
     import matplotlib
     matplotlib.use('Agg', force=False)
@@ -116,7 +116,10 @@ def _plots(classified, images, truth_column, output, files, log, evaluation):
 
     usable = ~np.ma.getmaskarray(classified['class_mode'])
     cut = make_cutouts(images, classified[usable], size=32)
-    fig = plot_gallery(cut, classified['class_mode'][usable].filled(0), per_class=8)
+    # Colour stamps of a random sample of each class (seeded: the same run
+    # draws the same stamps), never the first ones of the catalogue.
+    fig = plot_gallery(cut, classified['class_mode'][usable].filled(0), per_class=8,
+                       order='random', seed=seed)
     files['gallery'] = os.path.join(output, 'gallery.png')
     fig.savefig(files['gallery'], dpi=110, bbox_inches='tight')
     plt.close(fig)
@@ -284,7 +287,7 @@ def _run(output, images, catalog, opened, *, models, shape, n_candidates, distan
     _step(log, f'  wrote the catalogue (FITS, ECSV) and {files["regions"]}')
     if plots:
         t0 = time.perf_counter()
-        _plots(classified, images, truth_column, output, files, log, evaluation)
+        _plots(classified, images, truth_column, output, files, log, evaluation, seed)
         timing['plots_s'] = time.perf_counter() - t0
     timing['total_s'] = time.perf_counter() - started
 

@@ -92,12 +92,12 @@ def bench_photometry(n, naive_n, all_radii_n):
     images = dict.fromkeys(BANDS, image)
     print(f'field {image.shape[1]} x {image.shape[0]} px (float32), {n} candidates, '
           f'the same array in all five bands')
-    phot, t_fast = timed(candidate_photometry, images, candidates)
+    phot, t_fast = timed(candidate_photometry, candidates, images)
     assert len(phot) == n
     print(f'  candidate_photometry, default apertures: {t_fast:8.1f} s  '
           f'{n / t_fast:10.0f} candidates/s')
     sub = candidates[:all_radii_n]
-    _, t_all = timed(candidate_photometry, images, sub, radii_bands=BANDS)
+    _, t_all = timed(candidate_photometry, sub, images, radii_bands=BANDS)
     per_all = t_all / len(sub)
     print(f'  every radius in every band ({len(sub)} candidates): {per_all * n:8.1f} s '
           f'for {n}  {1 / per_all:10.0f} candidates/s')

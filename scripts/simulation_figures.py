@@ -151,7 +151,7 @@ def figures(out, stars, clusters, boxes_table):
                              subclass_fractions=subs)
     t = gal.truth
     cut = make_cutouts(gal.images, t, size=48)
-    fig = plot_gallery(cut, t['class'], per_class=8, stamp_size=1.0)
+    fig = plot_gallery(cut, t['class'], per_class=8, stamp_size=1.0, color=False)
     fig.savefig(os.path.join(out, 'gallery_classes.png'), dpi=80)
     plt.close(fig)
 

@@ -11,8 +11,10 @@ download cache, for the readers' ``meta['file']``.
 
 import json
 import os
+import warnings
 
 from astropy.utils import data as astropy_data
+from astropy.utils.exceptions import AstropyUserWarning
 
 from .._utils.files import atomic_path, check_output
 
@@ -81,7 +83,12 @@ def write_table(tbl, path, *, overwrite=False):
     if path.lower().endswith(_FITS_SUFFIXES):
         out = tbl.copy(copy_data=False)
         out.meta = fits_safe_meta(tbl.meta)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        # Units outside the FITS standard (electron / s, the flux unit of
+        # drizzled HST images) are still written to TUNITn and read back by
+        # astropy; the warning about other FITS readers is not the user's to act on.
+        warnings.filterwarnings('ignore', message='.*could not be saved in native FITS format',
+                                category=AstropyUserWarning)
         out.write(tmp)
 
 

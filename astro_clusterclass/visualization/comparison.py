@@ -18,6 +18,12 @@ def _file_part(name):
 
 def _figure_makers(comparison, track):
     """File name → function drawing that figure, for every figure of the report."""
+    explicit = track is not None and track is not False
+    if track is None:
+        from ..datasets import bc03_track
+        track = bc03_track()
+    elif track is False:
+        track = None
     a, b = comparison.name_a, comparison.name_b
     titles = {'counts': 'counts', 'mean': 'no ground truth (mean)',
               'truth_a': f'{a} as truth', 'truth_b': f'{b} as truth'}
@@ -27,7 +33,7 @@ def _figure_makers(comparison, track):
     for prop, trend in comparison.trends.items():
         makers[f'agreement_vs_{prop}.png'] = (
             lambda trend=trend: plot_agreement_vs_property({f'{a} vs {b}': trend}))
-    if comparison.distance_modulus is None and track is None:
+    if comparison.distance_modulus is None and not explicit:
         return makers
     for name, (tbl, column) in comparison.catalogs.items():
         bright = comparison.bright_objects(name)
@@ -48,9 +54,12 @@ def plot_comparison(comparison, *, track=None, output_dir=None, overwrite=False,
     ----------
     comparison : `~astro_clusterclass.compare.CatalogComparison`
         The result of `~astro_clusterclass.compare.compare_catalogs`.
-    track : `~astropy.table.QTable`, optional
-        Model track drawn in the colour-colour diagrams (see
-        `~astro_clusterclass.io.read_bc03_track`).
+    track : `~astropy.table.QTable`, None or False, optional
+        Model track drawn in the colour-colour diagrams: None (default)
+        draws the BC03 solar track shipped with the package
+        (`~astro_clusterclass.datasets.bc03_track`), a table draws that
+        track (see `~astro_clusterclass.io.read_bc03_track`), False draws
+        none.
     output_dir : str or path-like, optional
         Write every figure there as PNG (the folder is created if needed).
         Every file is checked before any is written, and each is written
@@ -66,9 +75,11 @@ def plot_comparison(comparison, *, track=None, output_dir=None, overwrite=False,
         File name → `~matplotlib.figure.Figure`: ``confusion.png`` (the
         four confusion matrices), ``agreement_vs_<property>.png`` (one per
         property of the comparison) and, when the comparison has a distance
-        modulus or ``track`` is given, ``color_color_<name>.png`` for each
-        of the two classifications (classes 1-3; only the objects brighter
-        than ``mv_limit`` when there is a distance modulus). With
+        modulus or a ``track`` table is given, ``color_color_<name>.png``
+        for each of the two classifications (classes 1-3, with the track,
+        the reddening vector and the count of objects plotted; only the
+        objects brighter than ``mv_limit`` when there is a distance
+        modulus). With
         ``output_dir`` each figure is closed in pyplot once written, so
         that a report with many properties never keeps many figures open;
         without it the caller closes them.

@@ -77,3 +77,16 @@ def test_write_checks_every_file_first(comparison, tmp_path):
 def test_not_a_comparison():
     with pytest.raises(TypeError, match='comparison must be a CatalogComparison'):
         plot_comparison({'agreement': None})
+
+
+def test_color_color_draws_the_bundled_track_by_default(comparison):
+    figures = plot_comparison(comparison)  # a distance modulus, no track given
+    ax = figures['color_color_human.png'].axes[0]
+    line = [li for li in ax.lines if li.get_label() == 'BC03 solar']
+    assert len(line) == 1
+    np.testing.assert_allclose(line[0].get_xdata(), bc03_track()['vi'].value)
+    # The reddening arrow and the count of what is plotted come with it.
+    assert any(getattr(t, 'arrow_patch', None) is not None for t in ax.texts)
+    assert ' plotted' in ax.get_legend().get_title().get_text()
+    bare = plot_comparison(comparison, track=False)['color_color_human.png'].axes[0]
+    assert not [li for li in bare.lines if li.get_label() == 'BC03 solar']

@@ -8,13 +8,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from astro_clusterclass import make_cutouts
 from astro_clusterclass.compare import (COLOR_BOXES, agreement_vs_property, confusion_matrix,
                                         read_bc03_track)
 from astro_clusterclass.conftest import shared_data_path
 from astro_clusterclass.visualization import (plot_agreement_vs_property, plot_color_color,
-                                              plot_confusion_grid, plot_confusion_matrix,
-                                              plot_gallery)
+                                              plot_confusion_grid, plot_confusion_matrix)
 
 
 def _catalog(n=300, seed=0):
@@ -132,42 +130,3 @@ def test_agreement_vs_property_panels():
     assert len([a for a in single.axes if a.get_visible()]) == 1
     with pytest.raises(ValueError, match="no column 'fraction_5'"):
         plot_agreement_vs_property(trend, panels=('5',))
-
-
-def test_gallery_rows_per_class():
-    images = {b: np.random.default_rng(i).normal(size=(60, 60))
-              for i, b in enumerate(['F275W', 'F336W', 'F438W', 'F555W', 'F814W'])}
-    rng = np.random.default_rng(3)
-    pos = QTable({'x': rng.uniform(5, 55, 10), 'y': rng.uniform(5, 55, 10),
-                  'id': np.arange(100, 110)})
-    stamps = make_cutouts(images, pos, size=9)
-    classes = [1, 1, 1, 2, 3, 3, 4, 1, 2, 1]
-    fig = plot_gallery(stamps, classes, per_class=3)
-    axes = np.array(fig.axes).reshape(4, 3)
-    shown = [[len(ax.images) for ax in row] for row in axes]
-    assert shown == [[1, 1, 1], [1, 1, 0], [1, 1, 0], [1, 0, 0]]
-    assert [ax.get_title() for ax in axes[0]] == ['100', '101', '102']
-    np.testing.assert_array_equal(axes[3, 0].images[0].get_array(), stamps.data[6, 3])
-    with pytest.raises(ValueError, match='classes has 3 entries'):
-        plot_gallery(stamps, [1, 2, 3])
-    with pytest.raises(ValueError, match='outside the class scheme'):
-        plot_gallery(stamps, [9] * 10)
-
-
-def test_gallery_scale_is_set_by_the_candidate_not_a_bright_neighbor():
-    # A faint candidate in the centre and a source 100 times brighter in the
-    # corner of the same 40 px stamp.
-    yy, xx = np.mgrid[:200, :200]
-    image = (np.exp(-((xx - 100) ** 2 + (yy - 100) ** 2) / 4.0)
-             + 100 * np.exp(-((xx - 83) ** 2 + (yy - 83) ** 2) / 4.0))
-    images = dict.fromkeys(['F275W', 'F336W', 'F438W', 'F555W', 'F814W'], image)
-    stamps = make_cutouts(images, ([100.0], [100.0]), size=40)
-    fig = plot_gallery(stamps, [2], per_class=1, class_order=(2,))
-    norm = fig.axes[0].images[0].norm
-    assert 0.5 < norm.vmax <= 1.0  # near the candidate's peak
-    assert norm.clip
-    whole = plot_gallery(stamps, [2], per_class=1, class_order=(2,), scale_region=1)
-    assert whole.axes[0].images[0].norm.vmax > 50  # the neighbour's peak
-    for bad in (0, 1.5, np.nan):
-        with pytest.raises(ValueError, match='scale_region must be in'):
-            plot_gallery(stamps, [2], scale_region=bad)
