@@ -1,12 +1,7 @@
 """``clusterclass classify``: classify every candidate of a catalogue."""
 
-import numpy as np
-
-from .._utils.files import check_output
-from ..classify import classify_table
-from ..images import load_images
-from ..io import write_table
-from ._common import add_catalog_arguments, add_image_arguments, read_catalog
+from ._common import (add_catalog_arguments, add_image_arguments, catalog_from_args,
+                      check_table_output, position_columns, position_names, progress)
 
 
 __all__ = ['add_parser', 'run']
@@ -20,18 +15,21 @@ def add_parser(subparsers):
                     'the ensemble mode/mean/median/std/quality and mean probabilities. '
                     'Every row is kept; rows that cannot be classified (edge, NaN, '
                     'missing band) are flagged and masked.')
-    add_catalog_arguments(parser)
+    add_catalog_arguments(parser, positions=True)
     add_image_arguments(parser)
-    parser.add_argument('-o', '--output', required=True,
-                        help='output table (.fits, .ecsv, ...; format from the extension)')
+    parser.add_argument('-o', '--output', required=True, metavar='TABLE',
+                        help='output table (.fits, .ecsv, .csv, .hdf5...; format from the '
+                             'extension, checked before the work)')
     parser.add_argument('-m', '--models', nargs='+', default=None, metavar='MODEL',
                         help='checkpoint files, URLs or registered weights names '
                              '(default: the installed default model)')
-    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--batch-size', type=int, default=32,
+                        help='stamps per forward pass of a model')
     parser.add_argument('--chunk-size', type=int, default=1024,
                         help='candidates whose stamps are held in memory at once')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
-    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'))
+    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
+                        help="arithmetic of the models ('auto' chooses by device)")
     parser.add_argument('--probabilities', action='store_true',
                         help="add each model's class probabilities")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -55,17 +53,35 @@ def add_parser(subparsers):
 
 
 def run(args):
-    check_output(args.output, overwrite=args.overwrite, parameter='-o/--output',
-                 flag='--overwrite')
-    tbl = read_catalog(args.catalog, format=args.format, class_column=args.class_column)
-    if args.dask_workers is not None or args.dask_scheduler is not None:
-        out = _classify_dask(tbl, args)
-    else:
-        with load_images(args.images, bands=args.bands) as images:
-            out = classify_table(tbl, images, models=args.models, batch_size=args.batch_size,
-                                 chunk_size=args.chunk_size, device=args.device,
-                                 precision=args.precision, progress=not args.no_progress,
-                                 return_probabilities=args.probabilities)
+    import warnings
+
+    import numpy as np
+    from astropy.utils.exceptions import AstropyUserWarning
+
+    from ..classify import classify_table
+    from ..images import load_images
+    from ..io import write_table
+    from ..tables import check_on_image, pixel_positions
+
+    check_table_output(args)
+    tbl = catalog_from_args(args)
+    columns = position_columns(tbl, args.positions)
+    dask = args.dask_workers is not None or args.dask_scheduler is not None
+    with load_images(args.images, bands=args.bands) as images:
+        # Positions checked here so that the errors name the flags.
+        names = position_names()
+        x, y = pixel_positions(tbl, wcs=images.wcs, use=args.positions, option_names=names)
+        check_on_image(x, y, images.shape, option_names=names)
+        if not dask:
+            with warnings.catch_warnings():
+                # Said above, with the flags; not a second time.
+                warnings.filterwarnings('ignore', r'.* fall off the images', AstropyUserWarning)
+                out = classify_table(tbl, images, models=args.models, batch_size=args.batch_size,
+                                     chunk_size=args.chunk_size, device=args.device,
+                                     precision=args.precision, progress=progress(args),
+                                     return_probabilities=args.probabilities, columns=columns)
+    if dask:
+        out = _classify_dask(tbl, args, columns)
     write_table(out, args.output, overwrite=args.overwrite)
     step = out.meta['classification']
     counts = {k: int(np.sum(out['class_mode'].filled(0) == k)) for k in (1, 2, 3, 4)}
@@ -79,7 +95,7 @@ def run(args):
           f'counts {counts}{chunks}; wrote {args.output}')
 
 
-def _classify_dask(tbl, args):
+def _classify_dask(tbl, args, columns):
     """Classify on a local cluster of ``--dask-workers`` or at ``--dask-scheduler``."""
     from ..distributed import classify_catalog_dask, dask_client
 
@@ -96,4 +112,4 @@ def _classify_dask(tbl, args):
             models=args.models, chunk_size=args.task_size, stream_size=args.chunk_size,
             batch_size=args.batch_size, device=args.device, precision=args.precision,
             return_probabilities=args.probabilities, overwrite=args.restart,
-            progress=not args.no_progress)
+            progress=progress(args), columns=columns)

@@ -1,8 +1,8 @@
 """``clusterclass simulate``: write a simulated five-band field with its truth."""
 
-import astropy.units as u
+import os
 
-from ..datasets import make_cluster_field
+from ._common import check_output_folder
 
 __all__ = ['add_parser', 'run']
 
@@ -28,7 +28,7 @@ def add_parser(subparsers):
                     'the candidate catalogue (ECSV) of a simulated field with known '
                     'classes.')
     parser.add_argument('-o', '--output', required=True, metavar='DIR',
-                        help='output folder (created if needed)')
+                        help='output folder (created; its parent must exist)')
     parser.add_argument('--shape', type=int, nargs=2, default=(4000, 4000),
                         metavar=('NY', 'NX'), help='image shape in pixels (default 4000 4000)')
     parser.add_argument('--n-candidates', type=int, default=None, metavar='N',
@@ -44,7 +44,9 @@ def add_parser(subparsers):
                         help='scale of the number of faint field stars (default 1)')
     parser.add_argument('--no-noise', action='store_true', help='noiseless images')
     parser.add_argument('--prefix', default='field', help="file-name prefix (default 'field')")
-    parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an existing, non-empty folder, replacing files of '
+                             'the same names')
     parser.set_defaults(func=run)
 
 
@@ -66,6 +68,12 @@ def run(args):
     ['field_candidates.ecsv', 'field_f275w.fits', 'field_f336w.fits', 'field_f438w.fits',
      'field_f555w.fits', 'field_f814w.fits', 'field_truth.ecsv']
     """
+    import astropy.units as u
+
+    from .._utils.files import atomic_folder
+    from ..datasets import make_cluster_field
+
+    check_output_folder(args)
     fractions = None
     if args.class_fractions is not None:
         fractions = dict(zip((1, 2, 3, 4), args.class_fractions))
@@ -73,7 +81,10 @@ def run(args):
                                distance=args.distance * u.Mpc, seed=args.seed,
                                class_fractions=fractions, crowding=args.crowding,
                                noise=not args.no_noise)
-    paths = field.write(args.output, prefix=args.prefix, overwrite=args.overwrite)
+    with atomic_folder(args.output) as tmp:
+        written = field.write(tmp, prefix=args.prefix)
+    paths = {key: os.path.join(args.output, os.path.relpath(path, tmp))
+             for key, path in written.items()}
     ny, nx = field.images.shape
     print(f'simulated {nx}x{ny} px, {len(field.truth)} candidates at '
           f'{args.distance:g} Mpc (seed {args.seed}) in {field.meta["elapsed_s"]:.1f} s')

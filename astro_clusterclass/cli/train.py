@@ -2,11 +2,12 @@
 
 import json
 
-from .._utils.files import check_output
-from ..images import load_images
+# The choices of the options come from the library (and import torch): only
+# ``clusterclass train`` itself builds this parser.
 from ..models import list_models
-from ..training import BALANCE, OPTIMIZERS, SCHEDULES, train_ensemble, train_model
-from ._common import add_catalog_arguments, add_image_arguments, read_catalog
+from ..training import BALANCE, OPTIMIZERS, SCHEDULES
+from ._common import (add_catalog_arguments, add_image_arguments, catalog_from_args,
+                      check_output_file, check_output_folder, place_candidates, progress)
 
 __all__ = ['add_parser', 'run']
 
@@ -33,40 +34,48 @@ def add_parser(subparsers):
                     'test split. Writes a safetensors checkpoint with its training data, '
                     'settings and test metrics; an interrupted run resumes from its '
                     'resume file.')
-    add_catalog_arguments(parser)
+    add_catalog_arguments(parser, positions=True)
     add_image_arguments(parser)
     parser.add_argument('-o', '--output', required=True,
                         help='checkpoint to write (.safetensors), or a folder with --ensemble')
-    parser.add_argument('--label-column', default='class',
-                        help="column with classes 1-4 (default 'class')")
+    parser.add_argument('--label-column', default='class', metavar='NAME',
+                        help='column with the classes 1-4 to learn')
     parser.add_argument('--drop-unknown-labels', action='store_true',
                         help='leave out rows labelled outside 1-4 (e.g. LEGUS 0, not '
                              'inspected) instead of stopping with an error')
-    parser.add_argument('-a', '--architecture', default='compactnet', choices=list_models())
+    parser.add_argument('-a', '--architecture', default='compactnet', choices=list_models(),
+                        help='registered network architecture')
     parser.add_argument('--ensemble', type=int, default=None, metavar='N',
                         help='train N models with seeds SEED, SEED+1, ... into the folder -o')
     parser.add_argument('--init', default='random',
                         help="'random', 'imagenet' (torchvision weights) or a checkpoint to "
                              "fine-tune (default 'random')")
-    parser.add_argument('--cutout-size', type=int, default=None, metavar='PX')
-    parser.add_argument('--n-batches', type=int, default=2000)
-    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--cutout-size', type=int, default=None, metavar='PX',
+                        help="stamp side (default: the architecture's)")
+    parser.add_argument('--n-batches', type=int, default=2000, help='training batches')
+    parser.add_argument('--batch-size', type=int, default=32, help='stamps per batch')
     parser.add_argument('--lr', type=float, default=1e-3, help='(peak) learning rate')
-    parser.add_argument('--optimizer', default='adamw', choices=list(OPTIMIZERS))
-    parser.add_argument('--weight-decay', type=float, default=1e-4)
-    parser.add_argument('--schedule', default='cosine', choices=SCHEDULES)
+    parser.add_argument('--optimizer', default='adamw', choices=list(OPTIMIZERS),
+                        help='torch optimizer')
+    parser.add_argument('--weight-decay', type=float, default=1e-4,
+                        help='weight decay of the optimizer')
+    parser.add_argument('--schedule', default='cosine', choices=SCHEDULES,
+                        help='learning-rate schedule')
     parser.add_argument('--balance', default='sampling',
                         choices=[b for b in BALANCE if b] + ['none'],
                         help='class imbalance: equal sampling of classes (default), loss '
                              'weights, or none')
-    parser.add_argument('--test-fraction', type=float, default=0.2)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--test-fraction', type=float, default=0.2,
+                        help='fraction of the objects held out for the test metrics')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the split, sampling and initialisation')
     parser.add_argument('--checkpoint-every', type=int, default=500, metavar='N',
                         help='write the resume file every N batches (default 500)')
     parser.add_argument('--no-resume', action='store_true',
                         help='start again even if a resume file exists')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
-    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'))
+    parser.add_argument('--precision', default='fp32', choices=('fp32', 'bf16'),
+                        help='training arithmetic')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--overwrite', action='store_true')
     parser.set_defaults(func=run)
@@ -96,7 +105,14 @@ def run(args):
     ...
     0
     """
-    tbl = read_catalog(args.catalog, format=args.format, class_column=args.class_column)
+    from ..images import load_images
+    from ..training import train_ensemble, train_model
+
+    if args.ensemble is not None:
+        check_output_folder(args)
+    else:
+        check_output_file(args, extensions=('.safetensors',))
+    tbl = catalog_from_args(args)
     options = dict(label_column=args.label_column,
                    unknown_labels='drop' if args.drop_unknown_labels else 'error',
                    init=args.init, n_batches=args.n_batches, batch_size=args.batch_size,
@@ -105,16 +121,15 @@ def run(args):
                    balance=None if args.balance == 'none' else args.balance,
                    test_fraction=args.test_fraction, checkpoint_every=args.checkpoint_every,
                    resume=not args.no_resume, device=args.device, precision=args.precision,
-                   progress=not args.no_progress, seed=args.seed)
+                   progress=progress(args), seed=args.seed)
     with load_images(args.images, bands=args.bands) as images:
+        tbl = place_candidates(tbl, images, args.positions)
         if args.ensemble is not None:
             paths, evaluation = train_ensemble(
                 tbl, images=images, output_dir=args.output, cutout_size=args.cutout_size,
                 architectures={args.architecture: args.ensemble}, **options)
             print(f'ensemble of {len(paths)} {args.architecture} models in {args.output}')
         else:
-            check_output(args.output, overwrite=args.overwrite, parameter='-o/--output',
-                         flag='--overwrite')
             result = train_model(tbl, images=images, architecture=args.architecture,
                                  cutout_size=args.cutout_size, output=args.output,
                                  overwrite=args.overwrite,

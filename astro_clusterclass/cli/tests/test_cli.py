@@ -63,7 +63,7 @@ def test_cutouts_command(tmp_path, small_field_files, capsys):
     # The Gaussian source at (150.3, 120.7) peaks in the centre pixel.
     assert np.unravel_index(np.argmax(stamp), stamp.shape) == (10, 10)
     assert main(['cutouts', str(catalog), *small_field_files, '-o', str(outdir),
-                 '--size', '9', '--npz']) == 0
+                 '--size', '9', '--npz', '--overwrite']) == 0
     data = np.load(outdir / 'cutouts.npz')
     assert data['data'].shape == (3, 5, 9, 9)
 
@@ -88,7 +88,92 @@ def test_cli_simulate(tmp_path, capsys):
     # Errors are reported, not raised.
     assert main(['simulate', '-o', str(out), '--shape', '128', '128', '--n-candidates',
                  '8']) == 1
-    assert 'exists; pass overwrite=True' in capsys.readouterr().err
+    assert 'exists and is not empty; pass --overwrite' in capsys.readouterr().err
     assert main(['simulate', '-o', str(tmp_path / 'x'), '--shape', '128', '128',
                  '--n-candidates', '-2']) == 1
     assert 'n_candidates must be a non-negative integer' in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------
+# Damaged files on the command line: one line on stderr, status 1, no traceback
+# ----------------------------------------------------------------------------
+
+def _cli(*argv):
+    return subprocess.run([sys.executable, '-m', 'astro_clusterclass', *argv],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _one_line_error(result, command, *needles):
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and 'Traceback' not in result.stderr, result.stderr
+    assert lines[0].startswith(f'clusterclass {command}: error: ')
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_damaged_checkpoint_on_the_command_line(tmp_path, small_field_files):
+    import torch
+
+    from astro_clusterclass.models import get_model, save_checkpoint
+    torch.manual_seed(0)
+    model = tmp_path / 'model.safetensors'
+    save_checkpoint(get_model('compactnet', cutout_size=16, widths=(4, 8)), model)
+    raw = model.read_bytes()
+    catalog = tmp_path / 'cands.ecsv'
+    QTable({'x': [60.0, 150.3], 'y': [50.0, 120.7]}).write(catalog)
+    for name, data, needle in (('truncated.safetensors', raw[:len(raw) // 2], 'damaged'),
+                               ('flipped.safetensors', raw[:-9] + bytes([raw[-9] ^ 1]) + raw[-8:],
+                                'differ from the digest'),
+                               ('text.safetensors', b'not a model\n' * 10, 'neither')):
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        result = _cli('classify', str(catalog), *small_field_files, '-o',
+                      str(tmp_path / f'{name}.ecsv'), '-m', str(bad), '--no-progress')
+        _one_line_error(result, 'classify', str(bad), needle)
+        assert not (tmp_path / f'{name}.ecsv').exists()
+
+
+def test_damaged_image_on_the_command_line(tmp_path, small_field_files):
+    catalog = tmp_path / 'cands.ecsv'
+    QTable({'id': [1], 'x': [60.0], 'y': [50.0]}).write(catalog)
+    damaged = small_field_files[2]
+    with open(damaged, 'r+b') as fh:
+        fh.truncate(2880 * 2 + 1000)
+    result = _cli('cutouts', str(catalog), *small_field_files, '-o', str(tmp_path / 'stamps'),
+                  '--size', '9')
+    _one_line_error(result, 'cutouts', damaged, 'HDU 1 (SCI)', 'truncated')
+
+
+def test_errors_with_notes_and_interruptions(monkeypatch, capsys):
+    from astro_clusterclass import cli
+
+    def failing(args):
+        exc = ValueError('chunk 3 failed:\n  worker died')
+        exc.add_note('The chunks already finished are kept; run again with resume=True.')
+        raise exc
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    parser = cli.build_parser()
+    args = parser.parse_args(['regions', 'c.ecsv', '-o', 'c.reg'])
+    for func, status, text in ((failing, 1, 'clusterclass regions: error: chunk 3 failed: '
+                                            'worker died (The chunks already finished are '
+                                            'kept; run again with resume=True.)\n'),
+                               (interrupted, 130, 'clusterclass regions: interrupted\n')):
+        args.func = func
+        monkeypatch.setattr(cli, 'build_parser', lambda *_, args=args: _Fixed(args))
+        assert cli.main(['regions', 'c.ecsv', '-o', 'c.reg']) == status
+        assert capsys.readouterr().err == text
+
+
+class _Fixed:
+    """A parser whose parse_args returns prepared arguments."""
+
+    def __init__(self, args):
+        self.args = args
+
+    def parse_args(self, argv):
+        return self.args
