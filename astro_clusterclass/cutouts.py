@@ -19,6 +19,7 @@ multi-extension FITS file per candidate, the format of the PHANGS-HST
 classification tutorial (Whitmore et al. 2021, Appendix A).
 """
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,7 @@ from astropy.wcs import WCS
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._utils.flags import FlagBase
+from ._utils.pixels import center_pixels
 from ._utils.validation import check_int, positive_int
 from .bands import BANDS
 from .images import load_images
@@ -162,13 +164,10 @@ def _positions(positions, images, columns):
 def _corners(x, y, size, shape):
     """Integer stamp origins and the OFF_IMAGE mask."""
     ny, nx = shape
-    finite = np.isfinite(x) & np.isfinite(y)
-    # Far outside any image for undefined positions: the stamp is all padding.
-    xs = np.where(finite, x, -10.0 * size)
-    ys = np.where(finite, y, -10.0 * size)
-    ix = np.floor(xs + 0.5).astype(np.int64)
-    iy = np.floor(ys + 0.5).astype(np.int64)
-    off = ~finite | (ix < 0) | (iy < 0) | (ix >= nx) | (iy >= ny)
+    # Bounded: 1e20 or inf never wraps around int64; NaN lands far off the image.
+    ix = center_pixels(x)
+    iy = center_pixels(y)
+    off = (ix < 0) | (iy < 0) | (ix >= nx) | (iy >= ny)
     return ix - size // 2, iy - size // 2, off
 
 
@@ -180,7 +179,20 @@ def _extract(array, x0, y0, size, fill_value, out, valid):
     (possibly memory-mapped) array, copied row-block by row-block by numpy;
     only windows crossing the border go through per-pixel indexing, with
     padding. ``valid`` receives the in-image mask of the border windows.
+    An image that is not an array (a `~astro_clusterclass.images.LazyImage`:
+    scaled integers, tile compression) is read as one strip, the rows
+    the windows touch, and the windows are cut from that strip.
     """
+    if not isinstance(array, np.ndarray):
+        ny = array.shape[0]
+        touching = (y0 < ny) & (y0 + size > 0)
+        if not touching.any():
+            out[...] = fill_value
+            valid[...] = False
+            return np.ones(len(x0), dtype=bool)
+        low = max(int(y0[touching].min()), 0)
+        high = min(int(y0[touching].max()) + size, ny)
+        array, y0 = np.asarray(array[low:high]), y0 - low
     ny, nx = array.shape
     inside = (x0 >= 0) & (y0 >= 0) & (x0 + size <= nx) & (y0 + size <= ny)
     if inside.any():
@@ -200,13 +212,36 @@ def _extract(array, x0, y0, size, fill_value, out, valid):
     return border
 
 
+def _physical_memory():
+    """Bytes of memory of this machine, or None where the platform does not say."""
+    try:
+        return os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def _allocate(n, size):
+    """The stamp array and the validity mask of ``n`` stamps, or a clear error."""
+    need = n * size * size * (4 * len(BANDS) + 1)
+    memory = _physical_memory()
+    msg = (f'size={size}: {n} stamps of {size} x {size} px in {len(BANDS)} bands need '
+           f'{need / 2 ** 30:.3g} GiB, more than this machine can hold; choose a smaller '
+           f'size, or cut fewer candidates at once (iter_cutouts with a smaller chunk_size)')
+    if memory is not None and need > memory:
+        raise ValueError(msg)
+    try:
+        return (np.empty((n, len(BANDS), size, size), dtype=np.float32),
+                np.ones((n, size, size), dtype=bool))
+    except (MemoryError, ValueError) as exc:  # numpy: "array is too big" / cannot allocate
+        raise ValueError(msg) from exc
+
+
 def _cut(images, x, y, ids, size, fill_value, replace_nonfinite):
     n = len(x)
     x0, y0, off = _corners(x, y, size, images.shape)
-    data = np.empty((n, len(BANDS), size, size), dtype=np.float32)
+    data, valid = _allocate(n, size)
     flags = np.where(off, CutoutFlag.OFF_IMAGE | CutoutFlag.EDGE,
                      CutoutFlag.NONE).astype(np.uint8)
-    valid = np.ones((n, size, size), dtype=bool)
     center = slice(size // 2 - 1, size // 2 + 2)
     missing = np.zeros(n, dtype=bool)
     nonfinite = np.zeros(n, dtype=bool)

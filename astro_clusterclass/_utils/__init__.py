@@ -11,5 +11,9 @@ helpers document the behaviour.
 - `files`: the output policy (one `FileExistsError`, one message) and
   atomic writes (a temporary file in the same folder, renamed into place);
 - `distance`: distance moduli through `astropy.coordinates.Distance`;
-- `flags`: the base class of the package's bit flags.
+- `flags`: the base class of the package's bit flags;
+- `errors`: `CheckpointError` (every failure to read a checkpoint or
+  resume file, one line naming it) and `DamagedFileWarning`;
+- `pixels`: positions to pixel indices without integer overflow;
+- `locks`: one run at a time on a folder (an exclusive lock, refused clearly).
 """

@@ -9,16 +9,19 @@ the chunk files themselves, so results never travel through the scheduler
 and survive the client.
 """
 
+import contextlib
 import json
 import os
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .._utils.errors import DamagedFileWarning
 from .._utils.validation import non_negative_int, positive_int
 from ..classes import CLASSES
 from ..classify import DEFAULT_SKIP_FLAGS, Ensemble, EnsembleSpec, check_options
@@ -71,9 +74,8 @@ def _changes(old, new, path):
     return msg
 
 
-def _prepare_job(name, tbl, images, directory, *, bands, columns, spec, opts, resume,
-                 overwrite, parameter):
-    """Positions, plan, fingerprint and the chunks still to do of one job (no side effects)."""
+def _prepare_job(name, tbl, images, directory, *, bands, columns, spec, opts, parameter):
+    """Positions, plan and fingerprint of one job (the output folder is not read)."""
     check_table(tbl, parameter=parameter)
     files = _plan.image_files(images)
     with load_images(files, bands=bands) as opened:
@@ -88,9 +90,22 @@ def _prepare_job(name, tbl, images, directory, *, bands, columns, spec, opts, re
                    'options': options}
     key = _plan.run_key(fingerprint)
     plan = _plan.chunk_plan(y, opts['chunk_size'])
-    state = {'name': name, 'tbl': tbl, 'dir': directory, 'files': files, 'x': x, 'y': y,
-             'plan': plan, 'key': key, 'fingerprint': fingerprint, 'clear': False}
-    manifest = _store.read_manifest(directory) if os.path.isdir(directory) else None
+    return {'name': name, 'tbl': tbl, 'dir': directory, 'files': files, 'x': x, 'y': y,
+            'plan': plan, 'key': key, 'fingerprint': fingerprint, 'clear': False,
+            'manifest': None, 'missing': list(range(len(plan))), 'reused': {}}
+
+
+def _scan_job(state, *, resume, overwrite, n_models):
+    """
+    What the output folder already holds: the manifest and the chunks to reuse.
+
+    Runs under the folder's lock. A chunk is reused when its file belongs to
+    this run and chunk, holds the planned rows and passes its checksums; its
+    contents are kept for combining. A damaged or truncated chunk file is
+    computed again, with a warning naming it.
+    """
+    directory = state['dir']
+    manifest = _store.read_manifest(directory)
     if manifest is not None:
         path = os.path.join(directory, _store.MANIFEST)
         if overwrite:
@@ -99,21 +114,27 @@ def _prepare_job(name, tbl, images, directory, *, bands, columns, spec, opts, re
             msg = (f'output_dir: {directory!r} already holds a run ({path}); pass resume=True '
                    f'to continue it or overwrite=True to start afresh')
             raise FileExistsError(msg)
-        elif manifest.get('key') != key:
-            raise ValueError(_changes(manifest.get('fingerprint', {}), fingerprint, path))
-    elif overwrite and os.path.isdir(directory):
+        elif manifest.get('key') != state['key']:
+            raise ValueError(_changes(manifest.get('fingerprint', {}), state['fingerprint'],
+                                      path))
+    elif overwrite:
         state['clear'] = True
     state['manifest'] = manifest
-    state['missing'] = []
-    for index, rows in enumerate(plan):
-        header = (None if state['clear'] else
-                  _store.chunk_header(os.path.join(directory, _store.chunk_name(index))))
-        # A chunk is done when its file exists (files appear complete or not
-        # at all) and belongs to this run and chunk.
-        if header is None or (header['RUNKEY'], header['CHUNK'], header['NROWS']) != (
-                key, index, len(rows)):
-            state['missing'].append(index)
-    return state
+    if state['clear']:
+        return
+    missing, reused = [], {}
+    for index, rows in enumerate(state['plan']):
+        path = os.path.join(directory, _store.chunk_name(index))
+        contents, problem = _store.check_chunk(path, key=state['key'], index=index, rows=rows,
+                                               n_models=n_models, n_classes=len(CLASSES))
+        if contents is not None:
+            reused[index] = contents
+            continue
+        if problem is not None:
+            warnings.warn(f'chunk file {path!r} is damaged ({problem}); computing chunk '
+                          f'{index} again', DamagedFileWarning, stacklevel=4)
+        missing.append(index)
+    state['missing'], state['reused'] = missing, reused
 
 
 def _manifest(state, metas, device, precision):
@@ -138,6 +159,7 @@ def _manifest(state, metas, device, precision):
 def _submit(client, state, opts, spec, bands, run_id):
     """One task per missing chunk of a job; their futures."""
     common = {'job': state['name'], 'key': state['key'], 'images': state['files'],
+              'run_id': run_id,
               'bands': bands, 'spec': spec,
               'device': opts['device'], 'precision': opts['precision'],
               'batch_size': opts['batch_size'], 'stream_size': opts['stream_size'],
@@ -168,16 +190,16 @@ def _combine(state, n_models):
     devices, precisions = set(), set()
     for index, rows in enumerate(state['plan']):
         path = os.path.join(state['dir'], _store.chunk_name(index))
-        chunk = _store.read_chunk(path)
+        chunk = state['reused'].pop(index, None) or _store.read_chunk(path)
         head = chunk['header']
         if (head['RUNKEY'], head['CHUNK']) != (state['key'], index):
             msg = (f'chunk file {path!r} belongs to another run or chunk (RUNKEY '
-                   f'{head["RUNKEY"][:12]}..., CHUNK {head["CHUNK"]}); delete it and run '
-                   f'again with resume=True')
+                   f'{head["RUNKEY"][:12]}..., CHUNK {head["CHUNK"]}); run again with '
+                   f'resume=True to compute it again')
             raise ValueError(msg)
         if not np.array_equal(chunk['rows'], rows):
             msg = (f'chunk file {path!r} does not hold the rows planned for chunk {index}; '
-                   f'delete it and run again with resume=True')
+                   f'run again with resume=True to compute it again')
             raise ValueError(msg)
         if chunk['probs'].shape != (len(rows), n_models, k):
             msg = (f'chunk file {path!r} holds probabilities of shape '
@@ -205,14 +227,33 @@ def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwr
     started = time.perf_counter()
     spec = EnsembleSpec.from_models(models)
     states = [_prepare_job(name, tbl, images, directory, bands=bands, columns=columns,
-                           spec=spec, opts=opts, resume=resume,
-                           overwrite=overwrite, parameter=parameter)
+                           spec=spec, opts=opts, parameter=parameter)
               for name, tbl, images, directory, parameter in jobs]
-    # Everything is validated: only now touch the output folders.
-    for state in states:
-        if state['clear']:
-            _store.remove_run(state['dir'])
-        os.makedirs(state['dir'], exist_ok=True)
+    with contextlib.ExitStack() as locks:
+        # One run at a time per folder, from reading what it holds to combining.
+        for state in states:
+            if os.path.isdir(state['dir']):
+                state['locked'] = locks.enter_context(_store.run_lock(state['dir']))
+                _scan_job(state, resume=resume, overwrite=overwrite,
+                          n_models=len(spec.references))
+        # Everything is validated: only now change the output folders.
+        for state in states:
+            if state['clear']:
+                _store.remove_run(state['dir'])
+            if 'locked' not in state:
+                os.makedirs(state['dir'], exist_ok=True)
+                state['locked'] = locks.enter_context(_store.run_lock(state['dir']))
+                _scan_job(state, resume=resume, overwrite=overwrite,
+                          n_models=len(spec.references))
+        return _compute(states, jobs, function=function, client=client, spec=spec,
+                        bands=bands, columns=columns, opts=opts, resume=resume,
+                        overwrite=overwrite, return_probabilities=return_probabilities,
+                        progress=progress, distributed=distributed, started=started)
+
+
+def _compute(states, jobs, *, function, client, spec, bands, columns, opts, resume, overwrite,
+             return_probabilities, progress, distributed, started):
+    """Submit the missing chunks of every job, then combine each job (folders locked)."""
     run_id = uuid.uuid4().hex[:8]
 
     prepared = time.perf_counter()
@@ -288,7 +329,9 @@ def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwr
         out.meta['classification'] = step
         manifest = dict(state['manifest'], status='complete', n_classified=int(done.sum()))
         _store.write_manifest(state['dir'], manifest)
-        _store.remove_temporaries(state['dir'])
+        # Temporaries of writers that died (this run's or earlier runs'); never
+        # those of a writer still at work.
+        _store.remove_temporaries(state['dir'], run_id=run_id, started=state['locked'])
         tables.append(out)
     return tables
 
@@ -306,11 +349,14 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
     only that part of the memory-mapped FITS files, which every worker
     opens itself. Each worker loads and prepares the models once and keeps
     them for all its tasks. Every task writes its results to a file of
-    ``output_dir`` (written atomically); a manifest records the inputs. A
-    run that was interrupted is continued by calling again with the same
-    inputs: only the missing chunks are computed. The result is the table
-    `~astro_clusterclass.classify.classify_table` returns for the same
-    inputs.
+    ``output_dir`` (written atomically, with FITS checksums); a manifest
+    records the inputs. A run that was interrupted is continued by calling
+    again with the same inputs: only the missing chunks are computed, and
+    a chunk file found damaged or truncated is computed again (with a
+    warning naming it) rather than reused. One run at a time works on an
+    ``output_dir``: a second one is refused while the first holds it. The
+    result is the table `~astro_clusterclass.classify.classify_table`
+    returns for the same inputs.
 
     Parameters
     ----------
@@ -390,6 +436,15 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
         which changed).
     FileExistsError
         If ``output_dir`` holds a run and ``resume`` is False.
+    BlockingIOError
+        If another run (any process, any host sharing the folder) is
+        working on ``output_dir``; the message names it.
+
+    Warns
+    -----
+    UserWarning
+        For each chunk file found damaged or truncated (it is computed
+        again).
 
     Notes
     -----
@@ -423,8 +478,8 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
     >>> dask = out.meta['classification']['dask']
     >>> len(out), dask['n_chunks'], dask['chunks_computed']
     (30, 4, 4)
-    >>> sorted(os.listdir(os.path.join(work, 'run')))[:2]
-    ['chunk_000000.fits', 'chunk_000001.fits']
+    >>> sorted(os.listdir(os.path.join(work, 'run')))[:3]   # the lock, then the chunks
+    ['.clusterclass.lock', 'chunk_000000.fits', 'chunk_000001.fits']
     """
     opts = _options(chunk_size=chunk_size, stream_size=stream_size, batch_size=batch_size,
                     device=device, precision=precision, skip_flags=skip_flags,
@@ -474,7 +529,7 @@ def classify_jobs(jobs, *, output_dir, client=None, models=None, bands=None, chu
 
     Raises
     ------
-    ImportError, TypeError, ValueError, FileExistsError
+    ImportError, TypeError, ValueError, FileExistsError, BlockingIOError
         As `classify_catalog_dask`; also for an empty ``jobs``, malformed
         jobs or bad names.
 

@@ -122,7 +122,8 @@ def classify_chunk(task):
     write_chunk(task['path'], index=task['index'], key=task['key'], rows=task['rows'],
                 flags=flags, probs=probs, done=done, device=ensemble.device,
                 precision=ensemble.precision, seconds=seconds,
-                worker=f'{socket.gethostname()}:{os.getpid()}')
+                worker=f'{socket.gethostname()}:{os.getpid()}',
+                run_id=task.get('run_id', 'worker'))
     return {'job': task['job'], 'index': task['index'], 'n_rows': len(task['rows']),
             'n_classified': int(done.sum()), 'seconds': seconds,
             'models_s': ready - started, 'pid': os.getpid()}

@@ -9,9 +9,11 @@ candidate, then one image extension per band.
 """
 
 import os
+import warnings
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from .._utils.files import atomic_path, check_output
@@ -29,9 +31,11 @@ def write_cutout_fits(cutouts, directory, *, prefix='cutout_', overwrite=False):
     Write one multi-extension FITS file per candidate.
 
     Each file has an empty primary HDU whose header gives the candidate
-    (``OBJ_ID``, ``X``/``Y`` 0-based pixel position, ``RA``/``DEC`` when a
-    WCS is known, ``FLAGS``) and one image extension per band, named after
-    the band slot (``EXTNAME``) with its ``FILTER`` and the stamp's WCS.
+    (``OBJ_ID``, ``X``/``Y`` 0-based pixel position, left out when it is
+    NaN or infinite, ``RA``/``DEC`` when a WCS is known, ``FLAGS``) and one
+    image extension per band, named after the band slot (``EXTNAME``) with
+    its ``FILTER`` and the stamp's WCS. Every HDU carries ``CHECKSUM`` and
+    ``DATASUM``, which `read_cutout_fits` verifies.
 
     Parameters
     ----------
@@ -87,11 +91,16 @@ def write_cutout_fits(cutouts, directory, *, prefix='cutout_', overwrite=False):
         primary = fits.PrimaryHDU()
         header = primary.header
         header['OBJ_ID'] = (str(cutouts.ids[i]), 'candidate identifier')
-        header['X'] = (float(cutouts.x[i]), '[pix] 0-based x of candidate in image')
-        header['Y'] = (float(cutouts.y[i]), '[pix] 0-based y of candidate in image')
+        # FITS headers cannot hold NaN or inf: an undefined position is left out
+        # (read back as NaN) and the stamp is flagged OFF_IMAGE anyway.
+        for key, value, comment in (
+                ('X', cutouts.x[i], '[pix] 0-based x of candidate in image'),
+                ('Y', cutouts.y[i], '[pix] 0-based y of candidate in image')):
+            if np.isfinite(value):
+                header[key] = (float(value), comment)
         header['X0'] = (int(cutouts.x0[i]), '[pix] 0-based image x of stamp pixel 0')
         header['Y0'] = (int(cutouts.y0[i]), '[pix] 0-based image y of stamp pixel 0')
-        if world is not None:
+        if world is not None and np.isfinite(world[0][i]) and np.isfinite(world[1][i]):
             header['RA'] = (float(world[0][i]), '[deg] candidate right ascension')
             header['DEC'] = (float(world[1][i]), '[deg] candidate declination')
         header['FLAGS'] = (int(cutouts.flags[i]),
@@ -109,8 +118,53 @@ def write_cutout_fits(cutouts, directory, *, prefix='cutout_', overwrite=False):
             ext.header['BAND'] = (band, 'band slot in astro_clusterclass order')
             hdus.append(ext)
         with atomic_path(path) as tmp:
-            fits.HDUList(hdus).writeto(tmp)
+            # CHECKSUM/DATASUM let read_cutout_fits detect a damaged file.
+            fits.HDUList(hdus).writeto(tmp, checksum=True)
     return paths
+
+
+#: What astropy raises on a damaged or truncated FITS file, depending on where
+#: the damage is.
+_FITS_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, AttributeError,
+                EOFError, UnicodeDecodeError, fits.VerifyError)
+
+
+def _read_file(path):
+    """
+    The primary header and the 2-D image extensions ``(name, header, data)`` of a file.
+
+    Damaged, truncated and non-FITS files raise a `ValueError` naming the
+    file (and the HDU whose ``CHECKSUM``/``DATASUM`` fails, when it has them).
+    """
+    if not os.path.exists(path):
+        msg = f'paths: {path!r} does not exist'
+        raise FileNotFoundError(msg)
+    try:
+        with warnings.catch_warnings():
+            # A truncated file fails below with a clearer message than the warning.
+            warnings.simplefilter('ignore', AstropyUserWarning)
+            with fits.open(path, memmap=False) as hdul:
+                primary = hdul[0].header.copy()
+                extensions = []
+                for index, hdu in enumerate(hdul):
+                    for label, result in (('DATASUM', hdu.verify_datasum()),
+                                          ('CHECKSUM', hdu.verify_checksum())):
+                        if result == 0:
+                            msg = (f'{path}: HDU {index} ({hdu.name}) fails its {label} '
+                                   f'check; the file is damaged')
+                            raise _Damaged(msg)
+                    if hdu.is_image and hdu.data is not None and hdu.data.ndim == 2:
+                        extensions.append((hdu.name, hdu.header.copy(), np.array(hdu.data)))
+    except _Damaged:
+        raise
+    except _FITS_ERRORS as exc:
+        msg = f'{path}: not a readable FITS file (damaged or truncated?): {exc}'
+        raise ValueError(msg) from exc
+    return primary, extensions
+
+
+class _Damaged(ValueError):
+    """A checksum failed (kept apart from astropy's own errors)."""
 
 
 def read_cutout_fits(paths):
@@ -135,7 +189,10 @@ def read_cutout_fits(paths):
     ------
     ValueError
         If a file lacks a band, repeats one, or its stamps differ in size
-        from the others; the message names the file.
+        from the others, is not FITS, is truncated or fails its
+        ``CHECKSUM``/``DATASUM``; the message names the file.
+    FileNotFoundError
+        If a file does not exist.
 
     Examples
     --------
@@ -161,52 +218,52 @@ def read_cutout_fits(paths):
     filters = {b: b for b in BANDS}
     size = None
     for path in paths:
-        with fits.open(path) as hdul:
-            primary = hdul[0].header
-            cube = {}
-            for hdu in hdul:
-                if hdu.data is None or hdu.data.ndim != 2:
-                    continue
-                header = hdu.header
-                band = None
-                for key in ('BAND', 'EXTNAME'):
-                    if isinstance(header.get(key), str):
-                        try:
-                            band = normalize_band(header[key])
-                            break
-                        except ValueError:
-                            pass
-                band = band or band_from_header(header)
-                if band is None:
-                    msg = f'{path}: extension {hdu.name!r} does not name a band'
-                    raise ValueError(msg)
-                if band in cube:
-                    msg = f'{path}: band {band} appears twice'
-                    raise ValueError(msg)
-                cube[band] = np.asarray(hdu.data, dtype=np.float32)
-                if isinstance(header.get('FILTER'), str):
-                    filters[band] = header['FILTER']
-                if wcs is None and 'CTYPE1' in header:
+        primary, extensions = _read_file(path)
+        cube = {}
+        for hdu_name, header, data in extensions:
+            band = None
+            for key in ('BAND', 'EXTNAME'):
+                if isinstance(header.get(key), str):
+                    try:
+                        band = normalize_band(header[key])
+                        break
+                    except ValueError:
+                        pass
+            band = band or band_from_header(header)
+            if band is None:
+                msg = f'{path}: extension {hdu_name!r} does not name a band'
+                raise ValueError(msg)
+            if band in cube:
+                msg = f'{path}: band {band} appears twice'
+                raise ValueError(msg)
+            cube[band] = np.asarray(data, dtype=np.float32)
+            if isinstance(header.get('FILTER'), str):
+                filters[band] = header['FILTER']
+            if wcs is None and 'CTYPE1' in header:
+                try:
                     stamp = WCS(header)
-                    wcs = stamp.deepcopy()
-                    wcs.wcs.crpix = wcs.wcs.crpix + [primary.get('X0', 0),
-                                                     primary.get('Y0', 0)]
-            missing = [b for b in BANDS if b not in cube]
-            if missing:
-                msg = f'{path}: band {missing[0]} is missing'
-                raise ValueError(msg)
-            shapes = {cube[b].shape for b in BANDS}
-            if len(shapes) != 1 or (size is not None and shapes != {(size, size)}):
-                msg = f'{path}: stamp sizes {sorted(shapes)} differ from the other files'
-                raise ValueError(msg)
-            size = next(iter(shapes))[0]
-            stamps.append(np.stack([cube[b] for b in BANDS]))
-            ids.append(primary.get('OBJ_ID', os.path.basename(path)))
-            xs.append(primary.get('X', np.nan))
-            ys.append(primary.get('Y', np.nan))
-            x0s.append(primary.get('X0', 0))
-            y0s.append(primary.get('Y0', 0))
-            flags.append(primary.get('FLAGS', 0))
+                except (ValueError, KeyError, TypeError) as exc:
+                    msg = f'{path}: extension {hdu_name!r} has invalid WCS keywords ({exc})'
+                    raise ValueError(msg) from exc
+                wcs = stamp.deepcopy()
+                wcs.wcs.crpix = wcs.wcs.crpix + [primary.get('X0', 0),
+                                                 primary.get('Y0', 0)]
+        missing = [b for b in BANDS if b not in cube]
+        if missing:
+            msg = f'{path}: band {missing[0]} is missing'
+            raise ValueError(msg)
+        shapes = {cube[b].shape for b in BANDS}
+        if len(shapes) != 1 or (size is not None and shapes != {(size, size)}):
+            msg = f'{path}: stamp sizes {sorted(shapes)} differ from the other files'
+            raise ValueError(msg)
+        size = next(iter(shapes))[0]
+        stamps.append(np.stack([cube[b] for b in BANDS]))
+        ids.append(primary.get('OBJ_ID', os.path.basename(path)))
+        xs.append(primary.get('X', np.nan))
+        ys.append(primary.get('Y', np.nan))
+        x0s.append(primary.get('X0', 0))
+        y0s.append(primary.get('Y0', 0))
+        flags.append(primary.get('FLAGS', 0))
     return Cutouts(data=np.stack(stamps), flags=np.asarray(flags, np.uint8),
                    x=np.asarray(xs, float), y=np.asarray(ys, float),
                    x0=np.asarray(x0s, np.int64), y0=np.asarray(y0s, np.int64),

@@ -5,7 +5,13 @@ Registered with `astropy.io.registry`, so that::
 
     QTable.read('hlsp_legus_hst_wfc3_ngc1566_...tab', format='legus')
 
-works (and ``format`` may be omitted for files named ``hlsp_legus_*.tab``).
+works (and ``format`` may be omitted for files named ``hlsp_legus_*.tab``
+whose first line holds 34-39 numbers: the name alone does not claim a
+file, so a FITS table of that name is still read as FITS).
+
+Text is read as UTF-8 (ASCII included) with or without a byte-order mark
+(UTF-16 with a byte-order mark too), with Unix, Windows or old Mac line
+endings.
 
 The public LEGUS catalogues share 33 leading columns (id, positions,
 photometry, CI, SED-fit results) but not their trailing class columns. The
@@ -19,6 +25,7 @@ once, so ``x``/``y`` in the returned table are 0-based like everywhere in
 this package.
 """
 
+import codecs
 import io
 import os
 import re
@@ -209,6 +216,50 @@ def _masked_quantity(values, unit, mask):
     return Masked(u.Quantity(values, unit), mask=mask)
 
 
+#: Byte-order marks and their encodings (UTF-8 files saved by Windows tools carry one).
+_BOMS = ((codecs.BOM_UTF8, 'utf-8'), (codecs.BOM_UTF16_LE, 'utf-16-le'),
+         (codecs.BOM_UTF16_BE, 'utf-16-be'))
+
+
+def _decode(content, path, *, errors='strict'):
+    """Text of a catalogue's bytes: byte-order mark removed, line endings made ``\\n``."""
+    if isinstance(content, str):
+        text = content.removeprefix('\ufeff')
+    else:
+        encoding = 'utf-8'
+        for bom, name in _BOMS:
+            if content.startswith(bom):
+                content, encoding = content[len(bom):], name
+                break
+        try:
+            text = content.decode(encoding, errors=errors)
+        except UnicodeDecodeError as exc:
+            msg = f'{path} is not a LEGUS catalogue: it is not a text file'
+            raise ValueError(msg) from exc
+    return text.replace('\r\n', '\n').replace('\r', '\n')
+
+
+def _looks_like_legus(head):
+    """Whether the first data line of ``head`` (bytes or text) holds 34-39 numbers."""
+    try:
+        text = _decode(head, '', errors='ignore')
+    except ValueError:  # pragma: no cover - errors='ignore' never raises
+        return False
+    for line in text.split('\n'):
+        line = line.split('#', 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if not 34 <= len(fields) <= 39:
+            return False
+        try:
+            values = [float(field) for field in fields]
+        except ValueError:
+            return False
+        return values[0] == round(values[0])
+    return False
+
+
 def _load(source, path):
     try:
         with warnings.catch_warnings():
@@ -292,18 +343,12 @@ def read_legus(path, *, class_column=None):
     if hasattr(path, 'read'):
         # astropy's registry hands over an open file when format is guessed.
         name = os.fspath(getattr(path, 'name', '<file object>'))
-        content = path.read()
-        if isinstance(content, bytes):
-            try:
-                content = content.decode('ascii')
-            except UnicodeDecodeError as exc:
-                msg = f'{name} is not a LEGUS catalogue: it is not a text file'
-                raise ValueError(msg) from exc
-        source, path = io.StringIO(content), name
+        content, path = path.read(), name
     else:
         path = os.fspath(path)
-        source = path
-    data = _load(source, path)
+        with open(path, 'rb') as fh:
+            content = fh.read()
+    data = _load(io.StringIO(_decode(content, path)), path)
     shift = _position_shift(data, path)
     if class_column is None:
         layout, trailing = _identify_layout(data, shift, path)
@@ -363,8 +408,21 @@ def _galaxy(path):
 
 
 def _identify(origin, path, fileobj, *args, **kwargs):
+    """A LEGUS catalogue by its name (``hlsp_legus_*.tab``) and its first line (34-39 numbers)."""
     name = os.path.basename(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else ''
-    return name.startswith('hlsp_legus_') and name.endswith('.tab')
+    if origin != 'read' or not (name.startswith('hlsp_legus_') and name.endswith('.tab')):
+        return False
+    try:
+        if fileobj is not None:
+            position = fileobj.tell()
+            head = fileobj.read(8192)
+            fileobj.seek(position)
+        else:
+            with open(path, 'rb') as fh:
+                head = fh.read(8192)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return _looks_like_legus(head)
 
 
 def _register():

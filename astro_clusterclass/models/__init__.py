@@ -16,9 +16,10 @@ from ._checkpoint import (check_meta, fetch_checkpoint, load_checkpoint,  # noqa
                           read_checkpoint_meta, save_checkpoint, sha256_file)
 from ._loading import ModelReference, load_model, model_reference, resolve_source  # noqa: F401
 from ._inference import prepare_for_inference  # noqa: F401
+from .._utils.errors import CheckpointError  # noqa: F401
 from ._import import import_checkpoint, read_state_dict  # noqa: F401
 
-__all__ = ['Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
+__all__ = ['CheckpointError', 'Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
            'get_model_weights', 'get_weight', 'list_models', 'default_weights',
            'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META', 'adapt_input_conv',
            'RGB_CHANNEL_OF_BAND', 'CompactNet', 'CompactNet_Weights', 'compactnet',

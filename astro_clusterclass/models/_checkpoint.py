@@ -3,29 +3,41 @@ Checkpoints: writing, safe reading, hash checks and loading models from any sour
 
 A checkpoint is a safetensors file: the tensors of ``model.state_dict()``
 plus a JSON copy of ``model.meta`` in the safetensors header (key
-``astro_clusterclass``). Reading never unpickles Python objects:
-safetensors holds tensors only, and torch files (``torch.save`` of a dict
-``{'state_dict': ..., 'meta': ...}``) are read with ``weights_only=True``,
-so a file that carries code is refused.
+``astro_clusterclass``) and a SHA-256 of both (key
+``astro_clusterclass_digest``), checked on reading. Reading never unpickles
+Python objects: safetensors holds tensors only, and torch files
+(``torch.save`` of a dict ``{'state_dict': ..., 'meta': ...}``) are read
+with ``weights_only=True`` after their zip CRCs are checked, so a file
+that carries code is refused.
+
+Every failure to read a checkpoint (truncated, damaged, metadata missing
+or not JSON, a hash that differs, tensors that do not fit) is one
+`CheckpointError` (a `ValueError`) whose message is one line naming the
+file. A file whose name carries a hash prefix, as torchvision names its
+weights (``compactnet_sim_v1-63034c0f.safetensors``), is checked against
+it.
 """
 
 import hashlib
 import json
 import os
-import pickle
+import re
 import struct
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import safetensors
 import safetensors.torch
 import torch
 
+from .._utils.errors import CheckpointError, one_line
 from .._utils.files import atomic_path, check_output
+from .._utils.integrity import content_digest, read_torch_file
 from ..bands import BANDS
 from ..preprocessing import StampNormalization, StampTransform
 
 __all__ = ['save_checkpoint', 'load_checkpoint', 'check_meta', 'sha256_file',
-           'read_checkpoint_meta', 'fetch_checkpoint', 'REQUIRED_META']
+           'read_checkpoint_meta', 'fetch_checkpoint', 'name_hash', 'CheckpointError',
+           'REQUIRED_META']
 
 #: Keys every weights record / checkpoint / built model must have in ``meta``.
 REQUIRED_META = ('architecture', 'config', 'bands', 'cutout_size', 'normalization',
@@ -33,6 +45,12 @@ REQUIRED_META = ('architecture', 'config', 'bands', 'cutout_size', 'normalizatio
 
 #: Header key of the metadata in safetensors files.
 META_KEY = 'astro_clusterclass'
+
+#: Header key of the SHA-256 of the metadata text and the tensors.
+DIGEST_KEY = 'astro_clusterclass_digest'
+
+#: A hash prefix in a file name, as torchvision writes it: ``name-<hex>.<ext>``.
+_NAME_HASH = re.compile(r'-([0-9a-f]{8,64})\.[A-Za-z0-9]+$')
 
 #: Version of the checkpoint layout.
 FORMAT_VERSION = 1
@@ -120,24 +138,86 @@ def save_checkpoint(model, path, *, meta=None, overwrite=False):
         raise ValueError(msg) from exc
     path = check_output(path, overwrite=overwrite, parameter='path')
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {META_KEY: text, DIGEST_KEY: content_digest(text, tensors), 'format': 'pt'}
     with atomic_path(path) as tmp:  # a failed write never leaves half a checkpoint
-        safetensors.torch.save_file(tensors, tmp, metadata={META_KEY: text, 'format': 'pt'})
+        try:
+            safetensors.torch.save_file(tensors, tmp, metadata=metadata)
+        except safetensors.SafetensorError as exc:  # a full disk, a file-size limit
+            msg = f'cannot write checkpoint {path!r}: {one_line(exc)}'
+            raise OSError(msg) from exc
+        _sort_metadata(tmp)
         digest = sha256_file(tmp)
     return digest
 
 
-def _is_safetensors(path):
+def _sort_metadata(path):
+    """
+    Rewrite a safetensors header with its metadata keys in sorted order.
+
+    safetensors writes the metadata map in a random order, so saving the
+    same model twice gave files with different hashes. The sorted header
+    has the same length (the same entries), so it is written in place.
+    """
+    with open(path, 'r+b') as fh:
+        (length,) = struct.unpack('<Q', fh.read(8))
+        header = json.loads(fh.read(length))
+        header['__metadata__'] = dict(sorted(header.get('__metadata__', {}).items()))
+        text = json.dumps(header, separators=(',', ':'), ensure_ascii=False).encode()
+        if len(text) <= length:
+            fh.seek(8)
+            fh.write(text.ljust(length, b' '))
+
+
+def _kind(path, what):
+    """
+    ``'safetensors'``, ``'torch'`` (zip) or None for other files.
+
+    A file that starts as a safetensors file but is shorter than its header
+    says is a truncated checkpoint, not another kind of file.
+    """
+    size = os.path.getsize(path)
     with open(path, 'rb') as fh:
         head = fh.read(9)
-    if len(head) < 9:
-        return False
-    (length,) = struct.unpack('<Q', head[:8])
-    return head[8:9] == b'{' and 8 + length <= os.path.getsize(path)
+    if head[:4] == b'PK\x03\x04':
+        return 'torch'
+    if len(head) == 9 and head[8:9] == b'{':
+        (length,) = struct.unpack('<Q', head[:8])
+        if 8 + length > size:
+            msg = (f'{what} is truncated: its header says {length} bytes, the file holds '
+                   f'{size - 8} after the length field')
+            raise CheckpointError(msg)
+        return 'safetensors'
+    if size < 9:
+        msg = f'{what} is truncated or empty: {size} bytes'
+        raise CheckpointError(msg)
+    return None
 
 
-def _is_torch_zip(path):
-    with open(path, 'rb') as fh:
-        return fh.read(4) == b'PK\x03\x04'
+def name_hash(source):
+    """
+    The hash prefix in a checkpoint's file name (``name-<8-64 hex digits>.<ext>``), or None.
+
+    As torchvision names its weights files. A suffix of decimal digits only
+    (a date, a version: ``model-20240101.safetensors``) is not taken for a
+    hash.
+
+    Examples
+    --------
+    >>> from astro_clusterclass.models._checkpoint import name_hash
+    >>> name_hash('weights/compactnet_sim_v1-63034c0f.safetensors')
+    '63034c0f'
+    >>> name_hash('https://example.org/m-0a1b2c3d4e.safetensors?download=1')
+    '0a1b2c3d4e'
+    >>> name_hash('model-20240101.safetensors') is None, name_hash('model.pt') is None
+    (True, True)
+    """
+    text = os.fspath(source)
+    if urlparse(text).scheme in ('http', 'https', 'ftp', 'file'):
+        text = unquote(urlparse(text).path)
+    match = _NAME_HASH.search(os.path.basename(text))
+    if match is None or match.group(1).isdigit():
+        return None
+    return match.group(1)
 
 
 def fetch_checkpoint(source, progress=False):
@@ -175,6 +255,12 @@ def read_checkpoint_meta(path):
     -------
     meta : dict
 
+    Raises
+    ------
+    CheckpointError
+        If the file is not a safetensors file, is damaged, or its
+        metadata is missing or not JSON.
+
     Examples
     --------
     >>> import os
@@ -188,15 +274,75 @@ def read_checkpoint_meta(path):
     if not os.path.exists(path):
         msg = f'weights file {path!r} is missing: the installation is incomplete'
         raise FileNotFoundError(msg)
-    if not _is_safetensors(path):
-        msg = f'{path!r} is not a safetensors file'
-        raise ValueError(msg)
-    with safetensors.safe_open(path, framework='pt', device='cpu') as fh:
-        header = fh.metadata() or {}
+    what = f'checkpoint {path!r}'
+    if _kind(path, what) != 'safetensors':
+        msg = f'{what} is not a safetensors file'
+        raise CheckpointError(msg)
+    try:
+        with safetensors.safe_open(path, framework='pt', device='cpu') as fh:
+            header = fh.metadata() or {}
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        msg = f'{what} is damaged or truncated: safetensors cannot read it ({one_line(exc)})'
+        raise CheckpointError(msg) from exc
+    return _parse_meta(header, what)
+
+
+def _parse_meta(header, what):
+    """The metadata dict in a safetensors header, or a `CheckpointError`."""
     if META_KEY not in header:
-        msg = f'{path!r} has no astro_clusterclass metadata'
-        raise ValueError(msg)
-    return _normalize_meta(json.loads(header[META_KEY]))
+        msg = (f'{what} has no astro_clusterclass metadata (write it with '
+               f'astro_clusterclass.models.save_checkpoint)')
+        raise CheckpointError(msg)
+    try:
+        meta = json.loads(header[META_KEY])
+    except ValueError as exc:
+        msg = f'{what}: its metadata is not valid JSON, the file is damaged ({one_line(exc)})'
+        raise CheckpointError(msg) from exc
+    if not isinstance(meta, dict):
+        msg = f'{what}: its metadata is a JSON {type(meta).__name__}, not an object'
+        raise CheckpointError(msg)
+    return _normalize_meta(meta)
+
+
+def _read_safetensors(data, what, *, check_digest=True):
+    """
+    Tensors and metadata of a safetensors checkpoint read into memory (``data``).
+
+    The tensors are built from ``data``, the bytes whose SHA-256 was taken:
+    copies, not views of a memory map of the file, so a file rewritten or
+    cut in place later neither changes a loaded model nor crashes the
+    process (SIGBUS). The content digest is checked unless
+    ``check_digest=False``: the whole file's SHA-256 was just verified
+    against an expected value, which covers every byte already.
+    """
+    try:
+        state_dict = safetensors.torch.load(data)
+        (length,) = struct.unpack('<Q', data[:8])
+        header = json.loads(data[8:8 + length]).get('__metadata__') or {}
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        msg = f'{what} is damaged or truncated: safetensors cannot read it ({one_line(exc)})'
+        raise CheckpointError(msg) from exc
+    meta = _parse_meta(header, what)
+    stored = header.get(DIGEST_KEY)
+    # Files written before the digest existed (the bundled SIM_V1 among them)
+    # are checked by their hash alone.
+    if check_digest and stored is not None and \
+            stored != content_digest(header[META_KEY], state_dict):
+        msg = (f'{what} is damaged: its tensors or metadata differ from the digest written '
+               f'with them (a changed byte); write or download it again')
+        raise CheckpointError(msg)
+    return state_dict, meta
+
+
+def _read_torch(path, what):
+    """Tensors and metadata of a torch zip checkpoint (CRCs checked, no code run)."""
+    blob = read_torch_file(path, what)
+    if not (isinstance(blob, dict) and isinstance(blob.get('state_dict'), dict)
+            and isinstance(blob.get('meta'), dict)):
+        msg = (f'{what} is a torch file without astro_clusterclass metadata: expected a '
+               f'dict with "state_dict" and "meta" (or use save_checkpoint)')
+        raise CheckpointError(msg)
+    return blob['state_dict'], _normalize_meta(blob['meta'])
 
 
 def load_checkpoint(source, *, sha256=None, progress=False):
@@ -221,9 +367,15 @@ def load_checkpoint(source, *, sha256=None, progress=False):
 
     Raises
     ------
-    ValueError
-        If the hash differs, the file holds pickled Python objects (code),
-        is neither a safetensors nor a torch zip file, or lacks metadata.
+    CheckpointError
+        A `ValueError`, if the hash differs (the one given, or the prefix
+        in the file name), the file is truncated or damaged (its content
+        digest or zip CRCs fail), holds pickled Python objects (code), is
+        neither a safetensors nor a torch zip file, its metadata is
+        missing or not JSON, or a tensor holds NaN or infinite values. The
+        message is one line naming the file.
+    FileNotFoundError
+        If the file does not exist.
 
     Examples
     --------
@@ -234,56 +386,61 @@ def load_checkpoint(source, *, sha256=None, progress=False):
     >>> state_dict, meta = load_checkpoint(path, sha256=digest)
     >>> meta['cutout_size'], meta['sha256'] == digest, len(state_dict)
     (16, True, 44)
-    >>> load_checkpoint(path, sha256='0' * 64)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: ...
+    >>> try:
+    ...     load_checkpoint(path, sha256='0' * 64)
+    ... except ValueError as exc:        # a CheckpointError
+    ...     print(type(exc).__name__, str(exc)[:30])
+    CheckpointError sha256 mismatch for checkpoint
     """
     path = fetch_checkpoint(source, progress)
-    digest = sha256_file(path)
+    what = f'checkpoint {os.fspath(source)!r}'
+    kind = _kind(path, what)
+    if kind == 'safetensors':
+        # Read once: the hash and the tensors come from the same bytes.
+        with open(path, 'rb') as fh:
+            data = fh.read()
+        digest = hashlib.sha256(data).hexdigest()
+    else:
+        digest = sha256_file(path)
+    cached = (' (remove the cached download with astropy.utils.data.clear_download_cache(url))'
+              if path != os.fspath(source) else '')
     if sha256 is not None:
         expected = str(sha256).lower()
         if len(expected) < 8 or not digest.startswith(expected):
-            msg = (f'sha256 mismatch for checkpoint {os.fspath(source)!r}: expected '
-                   f'{expected}, the file has {digest}; it is corrupt or not the file '
-                   f'the record describes')
-            if path != os.fspath(source):
-                msg += (' (remove the cached download with astropy.utils.data.'
-                        'clear_download_cache(url))')
-            raise ValueError(msg)
-    if _is_safetensors(path):
-        with safetensors.safe_open(path, framework='pt', device='cpu') as fh:
-            header = fh.metadata() or {}
-            state_dict = {k: fh.get_tensor(k) for k in fh.keys()}
-        if META_KEY not in header:
-            msg = (f'checkpoint {os.fspath(source)!r} has no astro_clusterclass metadata '
-                   f'(write it with astro_clusterclass.models.save_checkpoint)')
-            raise ValueError(msg)
-        meta = json.loads(header[META_KEY])
-    elif _is_torch_zip(path):
-        try:
-            blob = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError as exc:
-            msg = (f'checkpoint {os.fspath(source)!r} refused: it contains pickled Python '
-                   f'objects (code), which are never loaded. Save weights with '
-                   f'astro_clusterclass.models.save_checkpoint (safetensors) instead')
-            raise ValueError(msg) from exc
-        if not (isinstance(blob, dict) and isinstance(blob.get('state_dict'), dict)
-                and isinstance(blob.get('meta'), dict)):
-            msg = (f'checkpoint {os.fspath(source)!r} is a torch file without '
-                   f'astro_clusterclass metadata: expected a dict with "state_dict" and '
-                   f'"meta" (or use save_checkpoint)')
-            raise ValueError(msg)
-        state_dict, meta = blob['state_dict'], blob['meta']
+            msg = (f'sha256 mismatch for {what}: expected {expected}, the file has {digest}; '
+                   f'it is corrupt or not the file the record describes{cached}')
+            raise CheckpointError(msg)
+    named = name_hash(source)
+    if named is not None and not digest.startswith(named):
+        msg = (f'sha256 mismatch for {what}: its file name carries the hash prefix {named}, '
+               f'the file has {digest}; it is damaged or not the file its name says{cached}')
+        raise CheckpointError(msg)
+    if kind == 'safetensors':
+        verified = sha256 is not None or named is not None
+        state_dict, meta = _read_safetensors(data, what, check_digest=not verified)
+    elif kind == 'torch':
+        state_dict, meta = _read_torch(path, what)
     else:
-        msg = (f'checkpoint {os.fspath(source)!r} is neither a safetensors file nor a '
-               f'torch zip file; legacy pickle files are refused because unpickling '
-               f'can run code')
-        raise ValueError(msg)
-    meta = _normalize_meta(meta)
+        msg = (f'{what} is neither a safetensors file nor a torch zip file; legacy pickle '
+               f'files are refused because unpickling can run code')
+        raise CheckpointError(msg)
+    check_finite_tensors(state_dict, what)
     meta['sha256'] = digest
     meta['source'] = os.fspath(source)
     return state_dict, meta
+
+
+def check_finite_tensors(state_dict, what):
+    """Refuse a state dict with NaN or infinite values (a diverged or damaged model)."""
+    bad = [name for name, tensor in state_dict.items()
+           if torch.is_tensor(tensor) and torch.is_floating_point(tensor)
+           and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        more = f' and {len(bad) - 3} more' if len(bad) > 3 else ''
+        msg = (f'{what} has non-finite (NaN or infinite) values in {len(bad)} tensor(s): '
+               f'{", ".join(bad[:3])}{more}; a diverged or damaged model would give no '
+               f'meaningful class, so it is refused')
+        raise CheckpointError(msg)
 
 
 def _normalize_meta(meta):

@@ -18,8 +18,9 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from ._api import (Weights, WeightsEnum, get_model, get_model_weights, get_weight, list_models,
-                   load_state_dict_strict, resolve_location)
+from ._api import (REAL_DATA_RECIPE, Weights, WeightsEnum, get_model, get_model_weights,
+                   get_weight, list_models, load_state_dict_strict, resolve_location)
+from .._utils.errors import CheckpointError
 from ._checkpoint import check_meta, fetch_checkpoint, load_checkpoint, sha256_file
 
 __all__ = ['load_model', 'resolve_source', 'model_reference', 'ModelReference']
@@ -86,7 +87,7 @@ def resolve_source(source):
             if 'DEFAULT' not in enum.__members__:
                 msg = (f'models: {text!r} has no trained weights yet ({enum.__name__} has '
                        f'no DEFAULT); build random weights with get_model({text!r}) or '
-                       f'pass a checkpoint file')
+                       f'pass a checkpoint file. {REAL_DATA_RECIPE}')
                 raise ValueError(msg)
             return 'weights', enum.DEFAULT
         msg = (f'unknown model {text!r}: not a file, a URL, a registered weights name '
@@ -98,19 +99,54 @@ def resolve_source(source):
     raise TypeError(msg)
 
 
+def _tensor_problems(model, state_dict):
+    """What differs between a checkpoint's tensors and a model's (one line), or None."""
+    have = model.state_dict()
+    missing = [k for k in have if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in have]
+    shapes = [f'{k} {tuple(state_dict[k].shape)} instead of {tuple(v.shape)}'
+              for k, v in have.items() if k in state_dict
+              and tuple(state_dict[k].shape) != tuple(v.shape)]
+    parts = []
+    for label, names in (('missing', missing), ('unexpected', unexpected),
+                         ('of other shapes', shapes)):
+        if names:
+            more = f' and {len(names) - 3} more' if len(names) > 3 else ''
+            parts.append(f'{len(names)} {label}: {", ".join(names[:3])}{more}')
+    return '; '.join(parts) or None
+
+
 def _from_file(source, *, sha256, cutout_size, categories, expected, progress):
     state_dict, meta = load_checkpoint(source, sha256=sha256, progress=progress)
     what = f'checkpoint {os.fspath(source)!r}'
+    try:  # the file's own metadata: incomplete or invalid means an unusable file
+        check_meta(meta, what=what)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(str(exc) if what in str(exc) else f'{what}: {exc}') from exc
+    # A sound file made for another stamp size or other classes than asked for
+    # is the caller's mismatch, not a damaged file: a plain ValueError.
     check_meta(meta, expected=expected, cutout_size=cutout_size, categories=categories,
                what=what)
     if meta['architecture'] not in list_models():
         msg = (f'{what} is for architecture {meta["architecture"]!r}, not one of '
                f'{list_models()}')
-        raise ValueError(msg)
-    with torch.device('meta'):
-        model = get_model(meta['architecture'], **meta['config'],
-                          cutout_size=meta['cutout_size'], normalization=meta['normalization'])
-    load_state_dict_strict(model, state_dict, source=what)
+        raise CheckpointError(msg)
+    try:
+        with torch.device('meta'):
+            model = get_model(meta['architecture'], **meta['config'],
+                              cutout_size=meta['cutout_size'],
+                              normalization=meta['normalization'])
+    except (ValueError, TypeError) as exc:
+        msg = f'{what}: its metadata does not describe a model this package builds ({exc})'
+        raise CheckpointError(msg) from exc
+    problems = _tensor_problems(model, state_dict)
+    if problems:
+        msg = f'{what}: tensors do not match the architecture ({problems})'
+        raise CheckpointError(msg)
+    try:
+        load_state_dict_strict(model, state_dict, source=what)
+    except ValueError as exc:  # e.g. a dtype torch cannot assign
+        raise CheckpointError(str(exc)) from exc
     meta['num_params'] = sum(p.numel() for p in model.parameters())
     model.meta = meta
     return model
@@ -145,8 +181,14 @@ def load_model(source, *, sha256=None, cutout_size=None, categories=None, progre
     ------
     ValueError
         If the source is unknown (the message lists the registered models
-        and weights), the file fails its hash or safety checks, or the
-        model is for other bands, cutout size or classes.
+        and weights).
+    CheckpointError
+        A `ValueError`: if the file fails its hash or safety checks, is
+        truncated or damaged, its metadata is missing, invalid or not JSON,
+        its tensors do not fit the architecture, or it was made for other
+        bands; one line naming the file. A model made for another cutout
+        size or other classes than asked for, or than its record says, is
+        a plain `ValueError`.
 
     Examples
     --------

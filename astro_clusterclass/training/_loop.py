@@ -10,13 +10,16 @@ one and ends with the same weights.
 """
 
 import json
+import os
 import time
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._utils.errors import CheckpointError, one_line
 from .._utils.files import atomic_path
+from .._utils.integrity import read_torch_file
 from .. import __version__
 from ._augment import augment, draw_batch
 from ._config import OPTIMIZERS
@@ -75,30 +78,70 @@ class TrainingLoop:
 
     def save(self, path, batch):
         """Write a resume file atomically (a crash never leaves half a file)."""
-        with atomic_path(path) as tmp:
-            torch.save(self.state(batch), tmp)
+        with atomic_path(path) as tmp, open(tmp, 'wb') as fh:
+            # Through a Python file: a full disk then raises OSError(EFBIG/ENOSPC)
+            # inside torch's writer, whose own message does not say why.
+            try:
+                torch.save(self.state(batch), fh)
+            except RuntimeError as exc:
+                cause = exc.__context__
+                why = (cause.strerror or str(cause)) if isinstance(cause, OSError) else exc
+                msg = f'cannot write the training resume file {os.fspath(path)!r}: {why}'
+                raise OSError(one_line(msg)) from exc
 
     def resume(self, path):
-        """Continue from the resume file ``path`` (its settings and data must match)."""
-        state = torch.load(path, map_location='cpu', weights_only=True)
+        """
+        Continue from the resume file ``path`` (its settings and data must match).
+
+        Raises
+        ------
+        CheckpointError
+            A `ValueError`: if the file is truncated or damaged (its zip
+            CRCs, its layout), is not a resume file of this package, or was
+            written by a run with other settings or data; one line naming
+            the file and saying how to start again.
+        """
+        what = f'checkpoint={os.fspath(path)!r}'
+        again = 'delete it or pass resume=False to start again'
+        state = read_torch_file(path, f'{what} (training resume file)', advice=again)
         if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
-            msg = f'checkpoint={path!r} is not a training resume file of this package'
-            raise ValueError(msg)
-        saved, config = json.loads(state['config']), self.resume_key
+            msg = f'{what} is not a training resume file of this package; {again}'
+            raise CheckpointError(msg)
+        try:
+            saved = json.loads(state['config'])
+            batch = int(state['batch'])
+            history = {k: [float(v) for v in state['history'][k].tolist()]
+                       for k in self.history}
+            model, optimizer, scheduler = state['model'], state['optimizer'], state['scheduler']
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            msg = (f'{what}: the training resume file lacks or garbles {one_line(exc)}; '
+                   f'the file is damaged; {again}')
+            raise CheckpointError(msg) from exc
+        config = self.resume_key
         differ = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
         if differ:
             shown = ', '.join(f'{k}: {saved.get(k)!r} then, {config.get(k)!r} now'
                               for k in differ)
-            msg = (f'checkpoint={path!r} was written by a run with other settings or data '
+            msg = (f'{what} was written by a run with other settings or data '
                    f'({shown}); pass resume=False to start again, or another checkpoint path')
-            raise ValueError(msg)
-        self.net.load_state_dict(state['model'], strict=True)
-        self.optimizer.load_state_dict(state['optimizer'])
-        self.scheduler.load_state_dict(state['scheduler'])
-        self.history = {k: [float(v) for v in state['history'][k].tolist()]
-                        for k in self.history}
+            raise CheckpointError(msg)
+        lengths = {len(v) for v in history.values()}
+        if not 0 < batch <= self.config.n_batches or lengths != {batch}:
+            msg = (f'{what}: the training resume file says batch {batch} of '
+                   f'{self.config.n_batches} with {sorted(lengths)} history entries; the file '
+                   f'is damaged; {again}')
+            raise CheckpointError(msg)
+        try:
+            self.net.load_state_dict(model, strict=True)
+            self.optimizer.load_state_dict(optimizer)
+            self.scheduler.load_state_dict(scheduler)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            msg = (f'{what}: the weights or optimiser state of the training resume file do '
+                   f'not fit the model ({one_line(exc)[:300]}); {again}')
+            raise CheckpointError(msg) from exc
+        self.history = history
         self.history['batch'] = [int(v) for v in self.history['batch']]
-        self.start = int(state['batch'])
+        self.start = batch
 
     # -- the loop ------------------------------------------------------------
 

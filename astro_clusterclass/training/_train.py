@@ -16,6 +16,7 @@ ends with the same weights.
 
 import datetime
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,13 +25,14 @@ import torchvision
 from astropy.table import QTable, Table
 from torch import nn
 
+from .._utils.errors import CheckpointError, DamagedFileWarning
 from .._utils.files import check_output
 from .._utils.validation import positive_int
 from .. import __version__
 from ..classes import CLASSES
 from ..classify import Ensemble, consolidate, resolve_device
-from ..models import (DEFAULT_CUTOUT_SIZE, FoldedVGG, fold_classifier, get_model, load_model,
-                      save_checkpoint, unfold_classifier)
+from ..models import (DEFAULT_CUTOUT_SIZE, FoldedVGG, fold_classifier, get_model,
+                      load_checkpoint, load_model, save_checkpoint, unfold_classifier)
 from ..preprocessing import StampNormalization, StampTransform
 from ._augment import loss_weights, sampling_weights
 from ._config import TrainingConfig
@@ -230,8 +232,9 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
     overwrite : bool, optional
         Replace an existing ``output``.
     checkpoint : str or path-like, optional
-        Resume file, written every ``checkpoint_every`` batches and when the
-        run is interrupted (read with ``torch.load(weights_only=True)``).
+        Resume file, written (atomically) every ``checkpoint_every`` batches
+        and when the run is interrupted (read with
+        ``torch.load(weights_only=True)`` after its zip CRCs are checked).
     checkpoint_every : int, optional
     resume : bool, optional
         Continue from ``checkpoint`` if it exists (its settings and data
@@ -256,6 +259,10 @@ def train_model(data, labels=None, *, images=None, architecture='compactnet', in
         For labels outside 1-4 (unless ``unknown_labels='drop'``), classes
         too small for the split, mismatched lengths, unknown options; the
         message names the parameter.
+    CheckpointError
+        A `ValueError`: if the resume file ``checkpoint`` is damaged,
+        truncated or from a run with other settings, or ``init`` is a
+        checkpoint that cannot be read (one line naming the file).
     ConnectionError
         If ``init='imagenet'`` and the weights can be neither found in the
         torch cache nor downloaded.
@@ -418,8 +425,9 @@ def train_ensemble(data, labels=None, *, output_dir, images=None,
     Member ``i`` (counting from 0) is trained with ``seed + i``; all share
     the test split drawn with ``seed``, so the ensemble is scored on
     objects none of its members saw. Members whose checkpoint exists in
-    ``output_dir`` are loaded instead of trained again; a member that was
-    interrupted resumes from its resume file.
+    ``output_dir`` are loaded instead of trained again (one found damaged,
+    truncated or failing its digest, is trained again, with a `UserWarning`
+    naming it); a member that was interrupted resumes from its resume file.
 
     Parameters
     ----------
@@ -481,11 +489,20 @@ def train_ensemble(data, labels=None, *, output_dir, images=None,
         count[name] = count.get(name, 0) + 1
         path = os.path.join(os.fspath(output_dir), f'{name}_{count[name]:02d}.safetensors')
         paths.append(path)
+        options = dict(kwargs)
         if os.path.exists(path):
-            continue
+            try:
+                load_checkpoint(path)
+                continue
+            except CheckpointError as exc:
+                # Training is deterministic: training the member again gives the
+                # checkpoint it should have been.
+                warnings.warn(f'{exc}; training member {i + 1} ({name}, seed {seed + i}) '
+                              f'again', DamagedFileWarning, stacklevel=2)
+                options['overwrite'] = True
         train_model(tset, architecture=name, cutout_size=size, seed=seed + i, split_seed=seed,
                     output=path, checkpoint=path.replace('.safetensors', '.resume.pt'),
-                    progress=progress, **kwargs)
+                    progress=progress, **options)
     _, test_index = split_train_test(tset, test_fraction=kwargs.get('test_fraction', 0.2),
                                      by=kwargs.get('split', 'object'),
                                      test_groups=kwargs.get('test_groups'), seed=seed)

@@ -169,7 +169,10 @@ def test_resume_recomputes_only_missing_chunks(client, field, models, local, tmp
     # A run that died: two chunk files never written, one half-written temporary.
     for index in (1, 7):
         (tmp_path / _store.chunk_name(index)).unlink()
-    (tmp_path / '.chunk_000001.fits.0123abcd.tmp').write_bytes(b'SIMPLE  =')
+    leftover = tmp_path / '.chunk_000001.fits.0123abcd.5a5a5a5a.tmp'
+    leftover.write_bytes(b'SIMPLE  =')
+    hour_ago = time.time() - 3600
+    os.utime(leftover, (hour_ago, hour_ago))  # its writer died long ago
     kept = _chunk_state(tmp_path)
     again = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
                                   models=models, chunk_size=16, **COMMON)
@@ -360,6 +363,136 @@ def test_killed_worker_run_completes(client, field, models, local, tmp_path):
     rows = np.concatenate([_store.read_chunk(str(path))['rows']
                            for path in sorted((tmp_path / 'run').glob('chunk_*.fits'))])
     np.testing.assert_array_equal(np.sort(rows), np.arange(len(tbl)))
+
+
+def _flip(path, offset_from_data, mask=0x40):
+    from astropy.io import fits
+    with fits.open(path) as hdul:
+        start = hdul[1].fileinfo()['datLoc']
+    raw = bytearray(path.read_bytes())
+    raw[start + offset_from_data] ^= mask
+    path.write_bytes(bytes(raw))
+
+
+def test_damaged_chunks_are_computed_again(client, field, models, local, tmp_path):
+    """A flipped bit, a cut inside the data, garbage and a lost checksum: each chunk recomputed."""
+    from astropy.io import fits
+    tbl, images = field
+    first = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
+                                  models=models, chunk_size=16, **COMMON)
+    chunk = {i: tmp_path / _store.chunk_name(i) for i in range(10)}
+    # Chunk 2: one bit of one probability, a change astropy reads without complaint.
+    before = fits.getdata(chunk[2], 1)['prob'].copy()
+    _flip(chunk[2], 8 + 1 + 1 + 4 * 3)
+    assert not np.array_equal(fits.getdata(chunk[2], 1)['prob'], before)
+    # Chunk 5: cut inside its data (the header, with the right RUNKEY, is intact).
+    with fits.open(chunk[5]) as hdul:
+        start = hdul[1].fileinfo()['datLoc']
+    chunk[5].write_bytes(chunk[5].read_bytes()[:start + 100])
+    assert _store.chunk_header(str(chunk[5]))['RUNKEY'] == _store.chunk_header(
+        str(chunk[0]))['RUNKEY']
+    # Chunk 6: not FITS at all; chunk 8: written without checksums.
+    chunk[6].write_bytes(b'\0' * 4096)
+    with fits.open(chunk[8]) as hdul:
+        plain = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU(hdul[1].data,
+                                                                  header=hdul[1].header)])
+        for hdu in plain:
+            for key in ('CHECKSUM', 'DATASUM'):
+                hdu.header.remove(key, ignore_missing=True)
+        plain.writeto(tmp_path / 'plain.fits')
+    os.replace(tmp_path / 'plain.fits', chunk[8])
+    kept = _chunk_state(tmp_path)
+    with pytest.warns(UserWarning) as caught:
+        again = classify_catalog_dask(tbl, images, client=client, output_dir=tmp_path,
+                                      models=models, chunk_size=16, **COMMON)
+    messages = sorted(str(w.message) for w in caught if 'is damaged' in str(w.message))
+    assert len(messages) == 4
+    for index, reason in ((2, 'DATASUM'), (5, 'truncated'), (6, 'cannot be read'),
+                          (8, 'no DATASUM')):
+        assert any(str(chunk[index]) in m and reason in m and f'chunk {index} again' in m
+                   for m in messages), (index, messages)
+    info = again.meta['classification']['dask']
+    assert info['computed'] == [2, 5, 6, 8] and info['chunks_reused'] == 6
+    assert_same_table(again, local)
+    for name in first.colnames:
+        if name != 'coord':
+            np.testing.assert_array_equal(np.ma.filled(again[name], -1),
+                                          np.ma.filled(first[name], -1))
+    unchanged = {k: v for k, v in _chunk_state(tmp_path).items() if k in kept}
+    assert sorted(k for k in kept if unchanged[k] != kept[k]) == [_store.chunk_name(i)
+                                                                  for i in (2, 5, 6, 8)]
+
+
+def _blocked(path):
+    """A worker plugin that holds every chunk task until ``path`` exists."""
+
+    class Hold(distributed.WorkerPlugin):
+        name = 'hold-chunks'
+
+        def __init__(self, release):
+            self.release = release
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish == 'executing' and '-chunk-' in str(key):
+                deadline = time.monotonic() + 60
+                while not os.path.exists(self.release) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
+    return Hold(str(path))
+
+
+def test_concurrent_runs_on_one_folder(client, field, models, local, tmp_path):
+    """Forced interleaving: run B starts while run A is computing; B is refused, A completes."""
+    import threading
+    tbl, images = field
+    release = tmp_path / 'release'
+    folder = tmp_path / 'run'
+    client.register_plugin(_blocked(release))
+    results = {}
+
+    def run_a():
+        try:
+            results['a'] = classify_catalog_dask(tbl, images, client=client,
+                                                 output_dir=folder, models=models,
+                                                 chunk_size=16, **COMMON)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            results['a'] = exc
+
+    thread = threading.Thread(target=run_a)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not (folder / _store.MANIFEST).exists():   # A holds the folder and computes
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.05)
+        # Temporaries a writer of another run is producing right now, and one of a
+        # writer that died an hour ago.
+        live = folder / '.chunk_000009.fits.other001.0a0b.tmp'
+        live.write_bytes(b'SIMPLE')
+        dead = folder / '.chunk_000009.fits.other002.0a0b.tmp'
+        dead.write_bytes(b'SIMPLE')
+        os.utime(dead, (time.time() - 3600,) * 2)
+        with pytest.raises(BlockingIOError, match=rf"output_dir '{folder}' is in use by "
+                                                  rf"another run \(process {os.getpid()} "):
+            classify_catalog_dask(tbl, images, client=client, output_dir=folder,
+                                  models=models, chunk_size=16, **COMMON)
+        with pytest.raises(BlockingIOError, match='in use by another run'):
+            classify_jobs({'run': (tbl, images)}, client=client, output_dir=tmp_path,
+                          models=models, chunk_size=16, **COMMON)
+    finally:
+        release.write_text('go')
+        thread.join(120)
+        client.unregister_worker_plugin('hold-chunks')
+    out = results['a']
+    assert not isinstance(out, BaseException), out
+    assert out.meta['classification']['dask']['chunks_computed'] == 10
+    assert_same_table(out, local)
+    assert live.exists() and not dead.exists()
+    # Now the folder is free: a resume reuses every chunk A wrote.
+    again = classify_catalog_dask(tbl, images, client=client, output_dir=folder,
+                                  models=models, chunk_size=16, **COMMON)
+    assert again.meta['classification']['dask']['chunks_reused'] == 10
+    assert_same_table(again, local)
 
 
 @pytest.mark.slow

@@ -172,7 +172,7 @@ def test_url_through_astropy_cache(checkpoint, tmp_path):
 
 def test_unknown_source_lists_registered(tmp_path):
     with pytest.raises(ValueError, match=r"unknown model 'resnet50'.*\['compactnet', "
-                                         r"'resnet18', 'vgg19_bn'\]"):
+                                         r"'resnet18', 'starcnet', 'vgg19_bn'\]"):
         load_model('resnet50')
     with pytest.raises(ValueError, match='has no trained weights yet'):
         load_model('resnet18')
