@@ -19,7 +19,8 @@ from ._inference import prepare_for_inference  # noqa: F401
 from .._utils.errors import CheckpointError  # noqa: F401
 from ._import import import_checkpoint, read_state_dict  # noqa: F401
 
-__all__ = ['CheckpointError', 'Weights', 'WeightsEnum', 'register_model', 'get_model', 'get_model_builder',
+__all__ = ['CheckpointError', 'Weights', 'WeightsEnum', 'register_model', 'get_model',
+           'get_model_builder',
            'get_model_weights', 'get_weight', 'list_models', 'default_weights',
            'DEFAULT_CUTOUT_SIZE', 'WEIGHTS_DIR', 'REQUIRED_META', 'adapt_input_conv',
            'RGB_CHANNEL_OF_BAND', 'CompactNet', 'CompactNet_Weights', 'compactnet',
