@@ -34,6 +34,7 @@ from ..classes import CLASSES
 from ..preprocessing import StampNormalization, StampTransform
 from ._api import get_model, list_models
 from ._checkpoint import check_finite_tensors, save_checkpoint, sha256_file
+from ._loading import _tensor_problems
 from .starcnet import (STARCNET_CITATION, STARCNET_LICENSE, STARCNET_SHIFT, STARCNET_URL,
                        starcnet_normalization)
 
@@ -199,23 +200,6 @@ def read_state_dict(path):
         blob = {k[len(prefix):]: v for k, v in blob.items()}
     return dict(blob), {'format': kind, 'container_key': container, 'removed_prefix': prefix,
                         'other_keys': others}
-
-
-def _tensor_mismatch(model, state_dict):
-    """Missing, unexpected and misshapen tensors (one line), or None."""
-    have = model.state_dict()
-    missing = [k for k in have if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in have]
-    shapes = [f'{k} has shape {tuple(state_dict[k].shape)}, the architecture '
-              f'{tuple(v.shape)}' for k, v in have.items()
-              if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
-    parts = []
-    for label, names in (('missing', missing), ('unexpected', unexpected),
-                         ('of the wrong shape', shapes)):
-        if names:
-            more = f' and {len(names) - 4} more' if len(names) > 4 else ''
-            parts.append(f'{len(names)} tensor(s) {label}: {", ".join(names[:4])}{more}')
-    return '; '.join(parts) or None
 
 
 def _stems(meta):
@@ -464,7 +448,7 @@ def import_checkpoint(path, *, source, output, bands=None, cutout_size=None,
                    f'channel(s) (bands), but the package classifies the {len(BANDS)} bands '
                    f'{list(BANDS)}')
             raise CheckpointError(msg)
-    problem = _tensor_mismatch(model, state_dict)
+    problem = _tensor_problems(model, state_dict)
     if problem:
         msg = f'{what} does not fit the {source} architecture: {problem}'
         raise CheckpointError(msg)

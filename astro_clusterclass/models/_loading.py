@@ -100,19 +100,19 @@ def resolve_source(source):
 
 
 def _tensor_problems(model, state_dict):
-    """What differs between a checkpoint's tensors and a model's (one line), or None."""
+    """Missing, unexpected and misshapen tensors of a checkpoint (one line), or None."""
     have = model.state_dict()
     missing = [k for k in have if k not in state_dict]
     unexpected = [k for k in state_dict if k not in have]
-    shapes = [f'{k} {tuple(state_dict[k].shape)} instead of {tuple(v.shape)}'
-              for k, v in have.items() if k in state_dict
-              and tuple(state_dict[k].shape) != tuple(v.shape)]
+    shapes = [f'{k} has shape {tuple(state_dict[k].shape)}, the architecture '
+              f'{tuple(v.shape)}' for k, v in have.items()
+              if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
     parts = []
     for label, names in (('missing', missing), ('unexpected', unexpected),
-                         ('of other shapes', shapes)):
+                         ('of the wrong shape', shapes)):
         if names:
-            more = f' and {len(names) - 3} more' if len(names) > 3 else ''
-            parts.append(f'{len(names)} {label}: {", ".join(names[:3])}{more}')
+            more = f' and {len(names) - 4} more' if len(names) > 4 else ''
+            parts.append(f'{len(names)} tensor(s) {label}: {", ".join(names[:4])}{more}')
     return '; '.join(parts) or None
 
 
