@@ -67,6 +67,19 @@ def _as_matrix(values, k, parameter):
     return array
 
 
+def _nonfinite_rows(values, parameter, allow_nan):
+    """Rows with NaN, inf or masked values: refused, or (``allow_nan``) set to NaN."""
+    bad_rows = ~np.isfinite(values).all(axis=1)
+    if bad_rows.any():
+        if not allow_nan:
+            msg = (f'{parameter} has {int(bad_rows.sum())} row(s) with NaN, infinite or '
+                   f'masked values (first: row {int(np.flatnonzero(bad_rows)[0])}); remove '
+                   f'the unclassified objects first')
+            raise ValueError(msg)
+        values[bad_rows] = np.nan
+    return bad_rows
+
+
 def check_probabilities(probabilities, k=len(CLASSES), *, parameter='probabilities',
                         allow_nan=False):
     """
@@ -76,14 +89,7 @@ def check_probabilities(probabilities, k=len(CLASSES), *, parameter='probabiliti
     row of NaN and is not checked; otherwise such rows are refused.
     """
     prob = _as_matrix(probabilities, k, parameter)
-    bad_rows = ~np.isfinite(prob).all(axis=1)
-    if bad_rows.any():
-        if not allow_nan:
-            msg = (f'{parameter} has {int(bad_rows.sum())} row(s) with NaN, infinite or '
-                   f'masked values (first: row {int(np.flatnonzero(bad_rows)[0])}); remove '
-                   f'the unclassified objects first')
-            raise ValueError(msg)
-        prob[bad_rows] = np.nan
+    bad_rows = _nonfinite_rows(prob, parameter, allow_nan)
     good = prob[~bad_rows]
     if np.any(good < -SUM_TOLERANCE) or np.any(good > 1 + SUM_TOLERANCE):
         msg = f'{parameter} must lie between 0 and 1; got values from {good.min()} to {good.max()}'
@@ -118,14 +124,7 @@ def check_scores(scores, k=len(CLASSES), *, kind, parameter='scores', allow_nan=
         msg = f"kind must be 'logits' or 'probabilities'; got {kind!r}"
         raise ValueError(msg)
     logits = _as_matrix(scores, k, parameter)
-    bad_rows = ~np.isfinite(logits).all(axis=1)
-    if bad_rows.any():
-        if not allow_nan:
-            msg = (f'{parameter} has {int(bad_rows.sum())} row(s) with NaN, infinite or '
-                   f'masked values (first: row {int(np.flatnonzero(bad_rows)[0])}); remove '
-                   f'the unclassified objects first')
-            raise ValueError(msg)
-        logits[bad_rows] = np.nan
+    _nonfinite_rows(logits, parameter, allow_nan)
     return logits
 
 
