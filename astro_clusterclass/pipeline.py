@@ -18,6 +18,7 @@ import astropy.units as u
 import numpy as np
 
 from ._utils.columns import require_columns
+from ._utils.log import get_logger
 from .bands import BANDS
 from .classes import CLASSES, CLASS_NAMES
 from .classify import classify_table
@@ -77,9 +78,13 @@ def _zeropoints(images):
         return None, 'instrumental (no zeropoints in the headers)'
 
 
+_LOG = get_logger(__name__)
+
+
 def _step(log, text):
+    """Record a step in the summary and log it (the command line shows INFO on stderr)."""
     log.append(text)
-    print(text, flush=True)
+    _LOG.info(text)
 
 
 def _plots(classified, images, truth_column, output, files, log, evaluation, seed):

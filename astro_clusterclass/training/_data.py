@@ -16,6 +16,7 @@ import numpy as np
 from astropy.table import QTable, Table
 
 from .._utils.columns import require_columns
+from .._utils.log import get_logger
 from .._utils.validation import check_choice, check_int
 from ..bands import BANDS
 from ..classes import CLASSES, NOT_INSPECTED
@@ -369,7 +370,7 @@ def simulated_training_set(fields, *, size, shape=(4000, 4000), progress=True, *
     shape : tuple of int, optional
         Image shape of every field.
     progress : bool, optional
-        Print one line per field.
+        Log one line per field (INFO, on the ``astro_clusterclass`` logger).
     **field_kwargs
         Other options of `~astro_clusterclass.datasets.make_cluster_field`.
 
@@ -398,8 +399,8 @@ def simulated_training_set(fields, *, size, shape=(4000, 4000), progress=True, *
                                description=f'simulated field seed={seed} {distance:g} '
                                            f'{shape[1]}x{shape[0]} px')
         if progress:
-            print(f'  field seed {seed} at {distance:g}: {ts}, left out {ts.excluded}',
-                  flush=True)
+            get_logger(__name__).info('  field seed %s at %s: %s, left out %s', seed,
+                                      f'{distance:g}', ts, ts.excluded)
         sets.append(ts)
     seeds = [seed for seed, _ in fields]
     return TrainingSet.concatenate(sets, description=(
