@@ -1,6 +1,8 @@
 """The readers and writers of astro_clusterclass.io and the output policy of the writers."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -59,3 +61,16 @@ def test_write_cutout_fits_checks_every_file_first(small_field, tmp_path):
     paths = write_cutout_fits(stamps, tmp_path, overwrite=True)
     assert [os.path.basename(p) for p in paths] == ['cutout_0.fits', 'cutout_1.fits']
     assert sorted(os.listdir(tmp_path)) == ['cutout_0.fits', 'cutout_1.fits']
+
+
+def test_table_readers_do_not_import_the_cutting_code():
+    # Reading and writing tables (the regions and compare commands) must not pay for
+    # the cutting code; the stamp files' functions load on first use.
+    probe = ("import sys, astro_clusterclass.io as io; "
+             "before = 'astro_clusterclass.cutouts' in sys.modules; "
+             "f = io.read_cutout_fits; "
+             "print(before, 'astro_clusterclass.cutouts' in sys.modules, f.__module__, "
+             "sorted(set(io.__all__) - set(dir(io))))")
+    result = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ['False', 'True', 'astro_clusterclass.io.cutout_fits', '[]']
