@@ -146,7 +146,17 @@ def read_catalog(path, *, format=None, class_column=None, x_column=None, y_colum
         format = format or 'legus'
     if format is not None:
         kwargs['format'] = format
-    tbl = QTable.read(path, **kwargs)
+    try:
+        tbl = QTable.read(path, **kwargs)
+    except (ValueError, TypeError, KeyError, IndexError, OSError, UnicodeDecodeError) as exc:
+        # A damaged file's parser error (truncated YAML header, ragged rows) rarely says
+        # which file it was reading.
+        text = str(exc)
+        if os.fspath(path) in text or os.path.basename(path) in text:
+            raise
+        how = f" as format={kwargs['format']!r}" if 'format' in kwargs else ''
+        msg = f'cannot read catalogue {os.fspath(path)!r}{how}: {text or type(exc).__name__}'
+        raise ValueError(msg) from exc
     return standardize_positions(tbl, x_column=x_column, y_column=y_column,
                                  ra_column=ra_column, dec_column=dec_column,
                                  pixel_origin=pixel_origin, option_names=position_names(side))

@@ -146,6 +146,20 @@ def test_damaged_image_on_the_command_line(tmp_path, small_field_files):
     _one_line_error(result, 'cutouts', damaged, 'HDU 1 (SCI)', 'truncated')
 
 
+def test_damaged_catalog_on_the_command_line(tmp_path):
+    good = tmp_path / 'good.ecsv'
+    QTable({'x': [10.0, 20.0, 30.0], 'y': [10.0, 20.0, 30.0], 'class': [1, 2, 3]}).write(good)
+    text = good.read_text()
+    truncated = tmp_path / 'truncated.ecsv'
+    truncated.write_text(text[:text.index('datatype') + 20])   # inside the YAML header
+    ragged = tmp_path / 'ragged.csv'
+    ragged.write_text('x,y\n1,2,3\n')
+    for bad in (truncated, ragged):
+        result = _cli('regions', str(bad), '-o', str(tmp_path / f'{bad.stem}.reg'))
+        _one_line_error(result, 'regions', f'cannot read catalogue {str(bad)!r}')
+        assert not (tmp_path / f'{bad.stem}.reg').exists()
+
+
 def test_errors_with_notes_and_interruptions(monkeypatch, capsys):
     from astro_clusterclass import cli
 
