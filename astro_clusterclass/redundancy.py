@@ -62,7 +62,7 @@ def flag_redundant(tbl, *, radius=REDUNDANCY_RADIUS, mag_column='mag_F555W',
         A copy with ``redundant`` (bool) and ``redundant_of`` (row index of
         the brightest candidate within the radius, −1 if none), and the
         updated class and subclass columns when ``class_column`` is given.
-        ``meta['n_redundant']`` counts the redundant rows.
+        ``meta['redundancy']['n_redundant']`` counts the redundant rows.
 
     Raises
     ------
@@ -125,5 +125,5 @@ def flag_redundant(tbl, *, radius=REDUNDANCY_RADIUS, mag_column='mag_F555W',
         out[subclass_column] = sub.astype(str)
     out.meta['redundancy'] = provenance('flag_redundant', {
         'radius': radius, 'mag_column': mag_column, 'class_column': class_column})
-    out.meta['n_redundant'] = int(redundant.sum())
+    out.meta['redundancy']['n_redundant'] = int(redundant.sum())
     return out

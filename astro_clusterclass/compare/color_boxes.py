@@ -114,7 +114,7 @@ def assign_color_boxes(tbl, *, mag_columns=None, boxes=COLOR_BOXES):
         A copy of ``tbl`` with ``ub`` and ``vi`` (mag) and ``box`` (1-4,
         0 outside every box). All three are masked where a magnitude is
         missing or not finite (e.g. LEGUS 99.999 / 66.666), so these rows
-        are flagged, not dropped. ``meta['n_no_color']`` counts them.
+        are flagged, not dropped. ``meta['color_boxes']['n_no_color']`` counts them.
 
     Raises
     ------
@@ -140,7 +140,7 @@ def assign_color_boxes(tbl, *, mag_columns=None, boxes=COLOR_BOXES):
     out['vi'] = Masked(u.Quantity(np.where(bad, 0.0, vi), u.mag), mask=bad)
     out['box'] = MaskedColumn(_boxes_of(ub, vi, boxes), mask=bad)
     out.meta['color_boxes'] = provenance('assign_color_boxes', {'mag_columns': columns})
-    out.meta['n_no_color'] = int(bad.sum())
+    out.meta['color_boxes']['n_no_color'] = int(bad.sum())
     return out
 
 

@@ -44,7 +44,7 @@ def test_equals_brute_force_on_a_crowded_field():
     np.testing.assert_array_equal(out['class'][~out['redundant']],
                                   tbl['class'][~out['redundant']])
     np.testing.assert_array_equal(tbl['class'], before['class'])  # input untouched
-    assert out.meta['n_redundant'] == out['redundant'].sum()
+    assert out.meta['redundancy']['n_redundant'] == out['redundant'].sum()
 
 
 def test_radius_inclusive_ties_and_chains():

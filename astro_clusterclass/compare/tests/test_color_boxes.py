@@ -147,7 +147,7 @@ def test_assign_color_boxes_points_and_flags():
     assert out['box'][:5].tolist() == [1, 2, 3, 4, 0]
     assert out['box'].mask.tolist() == [False] * 5 + [True, True]
     assert out['ub'].mask[5] and out['vi'].mask[6]
-    assert out.meta['n_no_color'] == 2
+    assert out.meta['color_boxes']['n_no_color'] == 2
     assert out['vi'][0].unmasked.to_value(u.mag) == pytest.approx(1.2)
     assert len(out) == len(tbl)  # every row comes back
     np.testing.assert_array_equal(tbl['mag_F336W'], before['mag_F336W'])  # input untouched
