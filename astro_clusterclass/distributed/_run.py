@@ -24,10 +24,10 @@ from tqdm.auto import tqdm
 from .._utils.errors import DamagedFileWarning
 from .._utils.validation import non_negative_int, positive_int
 from ..classes import CLASSES
-from ..classify import DEFAULT_SKIP_FLAGS, Ensemble, EnsembleSpec, check_options
+from ..classify import DEFAULT_SKIP_FLAGS, ClassFlag, Ensemble, EnsembleSpec, check_options
 from ..cutouts import CutoutFlag
 from ..images import load_images
-from ..tables import check_table, pixel_positions, provenance
+from ..tables import check_on_image, check_table, pixel_positions, provenance
 from . import _plan, _store, _worker
 from ._dask import import_distributed, resolve_client
 
@@ -80,6 +80,7 @@ def _prepare_job(name, tbl, images, directory, *, bands, columns, spec, opts, pa
     files = _plan.image_files(images)
     with load_images(files, bands=bands) as opened:
         x, y = pixel_positions(tbl, wcs=opened.wcs, columns=columns)
+        check_on_image(x, y, opened.shape)  # a catalog of another mosaic is an error
     labelled = files.items() if isinstance(files, Mapping) else enumerate(files)
     options = {'chunk_size': opts['chunk_size'], 'device': opts['device'],
                'precision': opts['precision'], 'skip_flags': int(opts['skip']),
@@ -221,7 +222,7 @@ def _combine(state, n_models):
 
 
 def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwrite,
-         return_probabilities, progress):
+         return_probabilities, progress, calibration=None):
     """Classify ``[(name, tbl, images, directory, parameter)]``; the tables, in order."""
     distributed = import_distributed()
     started = time.perf_counter()
@@ -248,11 +249,12 @@ def _run(jobs, *, function, client, models, bands, columns, opts, resume, overwr
         return _compute(states, jobs, function=function, client=client, spec=spec,
                         bands=bands, columns=columns, opts=opts, resume=resume,
                         overwrite=overwrite, return_probabilities=return_probabilities,
-                        progress=progress, distributed=distributed, started=started)
+                        progress=progress, distributed=distributed, started=started,
+                        calibration=calibration)
 
 
 def _compute(states, jobs, *, function, client, spec, bands, columns, opts, resume, overwrite,
-             return_probabilities, progress, distributed, started):
+             return_probabilities, progress, distributed, started, calibration):
     """Submit the missing chunks of every job, then combine each job (folders locked)."""
     run_id = uuid.uuid4().hex[:8]
 
@@ -270,9 +272,14 @@ def _compute(states, jobs, *, function, client, spec, bands, columns, opts, resu
         metas = json.loads(json.dumps(info['metas'], default=str))  # as stored in manifests
         device, precision = info['device'], info['precision']
     ensemble = Ensemble.from_metadata(metas, device=device, precision=precision, spec=spec)
+    # Chunks hold each member's probabilities: calibration is applied when combining, so a
+    # run resumed with another calibration reuses them.
+    calibrator, calibration_meta = ensemble.calibration(calibration)
     for state, job in zip(states, jobs):
         ensemble.check_columns(state['tbl'], return_probabilities=return_probabilities,
-                               parameter=job[4])
+                               calibrated=calibrator is not None, parameter=job[4])
+        with load_images(state['files'], bands=bands) as opened:
+            state['domain'] = ensemble.check_training_domain(opened)
     for state in states:
         state['manifest'] = _store.write_manifest(state['dir'],
                                                   _manifest(state, metas, device, precision))
@@ -301,7 +308,8 @@ def _compute(states, jobs, *, function, client, spec, bands, columns, opts, resu
         combining = time.perf_counter()
         flags, probs, done, devices, precisions = _combine(state, len(metas))
         out = ensemble.results_table(state['tbl'], flags, probs, done,
-                                     return_probabilities=return_probabilities)
+                                     return_probabilities=return_probabilities,
+                                     calibration=calibrator)
         mine = [s for s in summaries if s['job'] == state['name']]
         step = provenance(function, {
             'chunk_size': opts['chunk_size'], 'stream_size': opts['stream_size'],
@@ -311,12 +319,18 @@ def _compute(states, jobs, *, function, client, spec, bands, columns, opts, resu
             'models': [ref.source for ref in spec.references],
             'output_dir': state['dir'], 'resume': resume, 'overwrite': overwrite,
             'retries': opts['retries'], 'torch_threads': opts['torch_threads'],
-            'scheduler': client.scheduler.address})
+            'scheduler': client.scheduler.address,
+            'calibration': (None if calibration is None else calibration
+                            if isinstance(calibration, str) else repr(calibration))})
         step.update({
             'models': ensemble.models_meta(),
             'device': ', '.join(sorted(devices)) or device,
             'precision': ', '.join(sorted(precisions)) or precision,
             'cutout_size': ensemble.stamp_size, 'n_classified': int(done.sum()),
+            'calibration': calibration_meta,
+            'n_nonfinite_probabilities': int(np.count_nonzero(
+                flags & np.uint8(ClassFlag.NONFINITE_PROBABILITY))),
+            'training_domain': state['domain'],
             'timing': {'models_s': round(models_s, 3), 'classify_s': round(classify_s, 3),
                        'combine_s': round(time.perf_counter() - combining, 3),
                        'total_s': round(time.perf_counter() - started, 3)},
@@ -339,8 +353,9 @@ def _compute(states, jobs, *, function, client, spec, bands, columns, opts, resu
 def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, bands=None,
                           chunk_size=8192, stream_size=1024, batch_size=32, device='auto',
                           precision='auto', return_probabilities=False,
-                          skip_flags=DEFAULT_SKIP_FLAGS, columns=None, resume=True,
-                          overwrite=False, retries=0, torch_threads=None, progress=True):
+                          skip_flags=DEFAULT_SKIP_FLAGS, columns=None, calibration=None,
+                          resume=True, overwrite=False, retries=0, torch_threads=None,
+                          progress=True):
     """
     Classify a (large) catalogue on a Dask cluster, chunk by chunk, resumably.
 
@@ -392,7 +407,7 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
     stream_size : int, optional
         Candidates whose stamps a worker cuts and holds at once (the
         ``chunk_size`` of ``classify_table``).
-    batch_size, device, precision, return_probabilities, skip_flags, columns : optional
+    batch_size, device, precision, return_probabilities, skip_flags, columns, calibration : optional
         As for `~astro_clusterclass.classify.classify_table`. ``device`` and
         ``precision`` are resolved on each worker (``'auto'`` uses a
         worker's GPU when it has one): pass them explicitly for
@@ -445,6 +460,10 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
     UserWarning
         For each chunk file found damaged or truncated (it is computed
         again).
+    `~astropy.utils.exceptions.AstropyUserWarning`
+        As `~astro_clusterclass.classify.classify_table`: when many
+        positions fall off the images, and when a model trained on
+        simulations classifies images that are not simulated.
 
     Notes
     -----
@@ -489,14 +508,16 @@ def classify_catalog_dask(tbl, images, *, output_dir, client=None, models=None, 
     [out] = _run([('catalog', tbl, images, directory, 'tbl')], function='classify_catalog_dask',
                  client=client, models=models, bands=bands, columns=columns, opts=opts,
                  resume=resume, overwrite=overwrite,
-                 return_probabilities=return_probabilities, progress=progress)
+                 return_probabilities=return_probabilities, progress=progress,
+                 calibration=calibration)
     return out
 
 
 def classify_jobs(jobs, *, output_dir, client=None, models=None, bands=None, chunk_size=8192,
                   stream_size=1024, batch_size=32, device='auto', precision='auto',
                   return_probabilities=False, skip_flags=DEFAULT_SKIP_FLAGS, columns=None,
-                  resume=True, overwrite=False, retries=0, torch_threads=None, progress=True):
+                  calibration=None, resume=True, overwrite=False, retries=0, torch_threads=None,
+                  progress=True):
     """
     Classify many (catalogue, images) jobs — galaxies, fields — on a Dask cluster.
 
@@ -516,7 +537,7 @@ def classify_jobs(jobs, *, output_dir, client=None, models=None, bands=None, chu
         Parent folder of the jobs' folders.
     client, models, bands, chunk_size, stream_size, batch_size, device, precision : optional
         As for `classify_catalog_dask`, the same for every job.
-    return_probabilities, skip_flags, columns, resume, overwrite, retries : optional
+    return_probabilities, skip_flags, columns, calibration, resume, overwrite, retries : optional
         As for `classify_catalog_dask`.
     torch_threads, progress : optional
         As for `classify_catalog_dask`.
@@ -591,7 +612,8 @@ def classify_jobs(jobs, *, output_dir, client=None, models=None, bands=None, chu
     client = resolve_client(client)
     tables = _run(expanded, function='classify_jobs', client=client, models=models,
                   bands=bands, columns=columns, opts=opts, resume=resume, overwrite=overwrite,
-                  return_probabilities=return_probabilities, progress=progress)
+                  return_probabilities=return_probabilities, progress=progress,
+                  calibration=calibration)
     if isinstance(jobs, Mapping):
         return dict(zip(jobs.keys(), tables))
     return tables

@@ -292,6 +292,40 @@ def test_sky_positions_and_empty_table(client, field, models, tmp_path):
     assert_same_table(out, classify_table(empty, images, models=models, **COMMON))
 
 
+def test_calibration_and_checks_as_classify_table(client, field, models, local, tmp_path):
+    from astro_clusterclass.calibration import fit_calibration
+
+    tbl, images = field
+    labelled = local.copy()
+    labelled['class'] = np.random.default_rng(1).integers(1, 5, len(labelled))
+    cal = fit_calibration(labelled, method='vector')
+    ref = classify_table(tbl, images, models=models, calibration=cal, **COMMON)
+    run = tmp_path / 'run'
+    out = classify_catalog_dask(tbl, images, client=client, output_dir=run, models=models,
+                                chunk_size=64, calibration=cal, **COMMON)
+    assert_same_table(out, ref)
+    assert 'prob_raw_1' in out.colnames
+    for key in ('calibration', 'n_nonfinite_probabilities', 'training_domain'):
+        assert out.meta['classification'][key] == ref.meta['classification'][key], key
+    assert out.meta['classification']['training_domain']['images_simulated']
+    # The chunks hold uncalibrated probabilities: the same run without calibration
+    # reuses every chunk and gives the calibrated run's raw probabilities.
+    raw = classify_catalog_dask(tbl, images, client=client, output_dir=run, models=models,
+                                chunk_size=64, **COMMON)
+    assert raw.meta['classification']['dask']['chunks_computed'] == 0
+    for k in (1, 2, 3, 4):
+        np.testing.assert_array_equal(raw[f'prob_{k}'].filled(-1), out[f'prob_raw_{k}'].filled(-1))
+    assert not np.allclose(raw['prob_1'].filled(0), out['prob_1'].filled(0))
+    # A catalog of another mosaic is refused before anything is written, as by classify_table.
+    far = tbl.copy()
+    far.remove_column('coord')
+    far['x'] += 1e5
+    with pytest.raises(ValueError, match='none of the 150 candidates falls on the images'):
+        classify_catalog_dask(far, images, client=client, output_dir=tmp_path / 'far',
+                              models=models, **COMMON)
+    assert not (tmp_path / 'far').exists()
+
+
 def test_dask_is_optional(field, models, tmp_path, monkeypatch):
     code = ('import sys, astro_clusterclass, astro_clusterclass.classify, '
             'astro_clusterclass.distributed, astro_clusterclass.cli; '
