@@ -30,8 +30,8 @@ __all__ = ['main', 'build_parser', 'subcommand_modules', 'error_line', 'HelpForm
 
 #: Subcommands listed first in ``--help``, in this order; others follow
 #: alphabetically.
-_ORDER = ('run', 'simulate', 'classify', 'train', 'import_model', 'compare', 'regions',
-          'cutouts')
+_ORDER = ('run', 'simulate', 'classify', 'review', 'calibrate', 'train', 'import_model',
+          'compare', 'regions', 'cutouts')
 
 #: Help of options that every writing command shares.
 _STANDARD_HELP = {

@@ -1,5 +1,7 @@
 """``clusterclass classify``: classify every candidate of a catalogue."""
 
+import contextlib
+
 from ._common import (add_catalog_arguments, add_image_arguments, catalog_from_args,
                       check_table_output, position_columns, position_names, progress)
 
@@ -32,6 +34,11 @@ def add_parser(subparsers):
                         help="arithmetic of the models ('auto' chooses by device)")
     parser.add_argument('--probabilities', action='store_true',
                         help="add each model's class probabilities")
+    parser.add_argument('--calibration', default=None, metavar="{stored,FILE}",
+                        help="calibrate the mean probabilities: 'stored' (the calibration "
+                             'stored with the model) or a file of clusterclass calibrate '
+                             'fitted for these models; the uncalibrated ones go to '
+                             'prob_raw_1 ... prob_raw_4 (default: none)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--overwrite', action='store_true')
     dask = parser.add_argument_group(
@@ -64,6 +71,7 @@ def run(args):
     from ..tables import check_on_image, pixel_positions
 
     check_table_output(args)
+    calibration = _calibration(args.calibration)
     tbl = catalog_from_args(args)
     columns = position_columns(tbl, args.positions)
     dask = args.dask_workers is not None or args.dask_scheduler is not None
@@ -73,15 +81,17 @@ def run(args):
         x, y = pixel_positions(tbl, wcs=images.wcs, use=args.positions, option_names=names)
         check_on_image(x, y, images.shape, option_names=names)
         if not dask:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _calibration_flag():
                 # Said above, with the flags; not a second time.
                 warnings.filterwarnings('ignore', r'.* fall off the images', AstropyUserWarning)
                 out = classify_table(tbl, images, models=args.models, batch_size=args.batch_size,
                                      chunk_size=args.chunk_size, device=args.device,
                                      precision=args.precision, progress=progress(args),
-                                     return_probabilities=args.probabilities, columns=columns)
+                                     return_probabilities=args.probabilities, columns=columns,
+                                     calibration=calibration)
     if dask:
-        out = _classify_dask(tbl, args, columns)
+        with _calibration_flag():
+            out = _classify_dask(tbl, args, columns, calibration)
     write_table(out, args.output, overwrite=args.overwrite)
     step = out.meta['classification']
     counts = {k: int(np.sum(out['class_mode'].filled(0) == k)) for k in (1, 2, 3, 4)}
@@ -95,7 +105,31 @@ def run(args):
           f'counts {counts}{chunks}; wrote {args.output}')
 
 
-def _classify_dask(tbl, args, columns):
+@contextlib.contextmanager
+def _calibration_flag():
+    """Errors about the calibration name the flag, not the library's parameter."""
+    try:
+        yield
+    except ValueError as exc:
+        text = str(exc)
+        if not text.startswith('calibration'):
+            raise
+        raise ValueError('--calibration' + text[len('calibration'):]) from exc
+
+
+def _calibration(value):
+    """``--calibration``: None, 'stored' or the calibration read from the file (checked first)."""
+    if value is None or value == 'stored':
+        return value
+    from ..calibration import read_calibration
+    try:
+        return read_calibration(value)
+    except (OSError, ValueError) as exc:
+        msg = f'--calibration: {exc}'
+        raise ValueError(msg) from exc
+
+
+def _classify_dask(tbl, args, columns, calibration):
     """Classify on a local cluster of ``--dask-workers`` or at ``--dask-scheduler``."""
     from ..distributed import classify_catalog_dask, dask_client
 
@@ -112,4 +146,4 @@ def _classify_dask(tbl, args, columns):
             models=args.models, chunk_size=args.task_size, stream_size=args.chunk_size,
             batch_size=args.batch_size, device=args.device, precision=args.precision,
             return_probabilities=args.probabilities, overwrite=args.restart,
-            progress=progress(args), columns=columns)
+            progress=progress(args), columns=columns, calibration=calibration)
