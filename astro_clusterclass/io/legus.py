@@ -20,6 +20,11 @@ in them, and refuses to guess: where the class column cannot be
 identified with certainty it raises an error that lists the candidate
 columns and tells how to pass ``class_column=``.
 
+Each public catalogue comes with a ``.readme`` describing its columns;
+`read_legus_readme` reads it, and `read_legus` uses the one beside the
+file (or the one it is given) to name the class columns and the filters
+of the band slots, and to record the distance modulus.
+
 Pixel convention: LEGUS x/y are 1-based (IRAF/DS9); the reader subtracts 1
 once, so ``x``/``y`` in the returned table are 0-based like everywhere in
 this package.
@@ -36,11 +41,12 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import registry
 from astropy.table import MaskedColumn, QTable, Table
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.utils.masked import Masked
 
 from ..bands import BANDS
 
-__all__ = ['read_legus', 'LegusLayoutError', 'LEGUS_SENTINELS']
+__all__ = ['read_legus', 'read_legus_readme', 'LegusLayoutError', 'LEGUS_SENTINELS']
 
 #: Magnitudes meaning "not detected" (99.999), "outside that band's
 #: footprint" (66.666) and "aperture correction undefined" (44.444).
@@ -169,8 +175,29 @@ def _identify_layout(data, shift, path):
     raise LegusLayoutError(msg)
 
 
-def _user_layout(data, shift, class_column, path):
-    """Columns when the caller names the class column(s)."""
+def _readme_info(path, readme, n_columns):
+    """What ``read_legus(readme=...)`` takes from the readme, or None."""
+    where, explicit = _readme_for(path, readme)
+    if where is None:
+        return None
+    try:
+        info = read_legus_readme(where)
+        described = max(info['columns'])
+        if described != n_columns:
+            msg = (f'readme {os.path.basename(where)!r} describes {described} columns but '
+                   f'{os.path.basename(path)} has {n_columns}: it belongs to another catalogue')
+            raise ValueError(msg)
+    except ValueError as exc:
+        if explicit:
+            raise
+        warnings.warn(f'{exc}; the readme beside the catalogue is ignored (pass readme=None '
+                      f'to silence this)', AstropyUserWarning, stacklevel=4)
+        return None
+    return dict(info, file=os.path.basename(where))
+
+
+def _user_layout(data, shift, class_column, path, *, source='the caller'):
+    """Columns when the caller (or the readme) names the class column(s)."""
     ncol = data.shape[1]
     first = _N_COMMON + shift
     if isinstance(class_column, dict):
@@ -190,16 +217,123 @@ def _user_layout(data, shift, class_column, path):
             msg = (f'class_column={number} is not a trailing column of this '
                    f'{ncol}-column file; choose one of {first + 1}-{ncol}')
             raise ValueError(msg)
-        if not _is_class(data[:, index]):
+        values = data[:, index]
+        mean_like = name == 'class_mean' and bool(np.all((values >= 0) & (values <= 4)))
+        if not (_is_class(values) or mean_like):
             msg = (f'class_column={number}: column holds values outside 0-4 '
                    f'({{{_counts(data[:, index])}}})')
+            if source != 'the caller':
+                msg = f'{os.path.basename(path)}: {source} names column {number} as {name!r}, ' \
+                      f'but it holds values outside 0-4 ({{{_counts(data[:, index])}}})'
             raise ValueError(msg)
-        columns[name] = (index, f'class chosen by the caller (column {number})')
+        columns[name] = (index, f'class chosen by {source} (column {number})')
     used = {index for index, _ in columns.values()}
     for index in range(first, ncol):
         if index not in used:
             columns[f'col{index + 1}'] = (index, f'undocumented column {index + 1}')
     return f'legus-{ncol}-user', columns
+
+
+#: A numbered column line of a LEGUS readme ("34. Final assigned class ...").
+_README_COLUMN = re.compile(r'^\s*(\d+)\s*\.\s*(.+?)\s*$')
+_README_MAG = re.compile(r'final total mag in\s+(?:(\w+)/)?\s*(F\d{3}[WMN])', re.I)
+_README_DISTANCE = re.compile(r'distance modulus used\s+([\d.]+)\s*mag', re.I)
+
+
+def read_legus_readme(path):
+    """
+    Read the ``.readme`` that describes a LEGUS catalogue's columns.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The readme (``hlsp_legus_*.readme``).
+
+    Returns
+    -------
+    info : dict
+        ``columns`` (1-based column number → its description),
+        ``class_columns`` (``'class'`` → the number of the column of the
+        final class by the mode of the classifiers, ``'class_mean'`` → the
+        mean's, when described), ``bands`` (the package's band slot →
+        ``'CAMERA/FILTER'`` of the photometry columns), ``distance_modulus``
+        (mag, or None) and ``notes`` (the ``#`` comment lines).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it lists no numbered columns, or not the five magnitudes.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from astro_clusterclass.io import read_legus_readme
+    >>> path = os.path.join(tempfile.mkdtemp(), 'hlsp_legus_x.readme')
+    >>> lines = ['# Distance modulus used 29.98 mag (9.9 Mpc)', 'Order of the columns',
+    ...          '1. source id'] + [f'{6 + 2 * i}. final total mag in {f}' for i, f in
+    ...          enumerate(['WFC3/F275W', 'WFC3/F336W', 'ACS/F435W', 'ACS/F555W', 'ACS/F814W'])]
+    >>> lines += ['34. Final assigned class of the source after visual inspection, applying '
+    ...           'the mode.', '35. Final assigned class ..., applying the mean.']
+    >>> from pathlib import Path
+    >>> _ = Path(path).write_text('\\n'.join(lines))
+    >>> info = read_legus_readme(path)
+    >>> info['class_columns'], info['bands']['F438W'], info['distance_modulus']
+    ({'class': 34, 'class_mean': 35}, 'ACS/F435W', 29.98)
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        msg = f'LEGUS readme {path!r} does not exist'
+        raise FileNotFoundError(msg)
+    with open(path, 'rb') as fh:
+        text = _decode(fh.read(), path, errors='replace')
+    columns, notes, distance = {}, [], None
+    for line in text.splitlines():
+        if line.lstrip().startswith('#'):
+            notes.append(line.lstrip('# ').rstrip())
+            match = _README_DISTANCE.search(line)
+            if match:
+                distance = float(match.group(1))
+            continue
+        match = _README_COLUMN.match(line)
+        if match:
+            columns[int(match.group(1))] = match.group(2)
+    if not columns:
+        msg = f'{path}: no numbered column descriptions ("1. source id") in this LEGUS readme'
+        raise ValueError(msg)
+    filters = []
+    for number in sorted(columns):
+        match = _README_MAG.search(columns[number])
+        if match:
+            camera = (match.group(1) or '').upper()
+            filters.append(f'{camera}/{match.group(2).upper()}' if camera else
+                           match.group(2).upper())
+    if len(filters) != len(BANDS):
+        msg = (f'{path}: expected the total magnitudes of {len(BANDS)} filters ("final total '
+               f'mag in WFC3/F275W"), found {len(filters)}: {filters}')
+        raise ValueError(msg)
+    classes = {}
+    for number in sorted(columns):
+        text = columns[number].lower()
+        if 'assigned class' in text and 'mode' in text and 'class' not in classes:
+            classes['class'] = number
+        elif 'assigned class' in text and 'mean' in text and 'class_mean' not in classes:
+            classes['class_mean'] = number
+    return {'columns': columns, 'class_columns': classes, 'bands': dict(zip(BANDS, filters)),
+            'distance_modulus': distance, 'notes': notes}
+
+
+def _readme_for(path, readme):
+    """(readme path or None, explicit?) for ``read_legus(readme=...)``."""
+    if readme is None or readme is False:
+        return None, False
+    if isinstance(readme, str) and readme == 'auto':
+        stem, ext = os.path.splitext(path)
+        candidate = stem + '.readme'
+        return (candidate, False) if ext.lower() == '.tab' and os.path.isfile(candidate) \
+            else (None, False)
+    return os.fspath(readme), True
 
 
 def _band_filters(path):
@@ -287,7 +421,7 @@ def _load(source, path):
     return data
 
 
-def read_legus(path, *, class_column=None):
+def read_legus(path, *, class_column=None, readme='auto'):
     """
     Read a LEGUS cluster catalogue into a `~astropy.table.QTable`.
 
@@ -300,6 +434,15 @@ def read_legus(path, *, class_column=None):
         the LEGUS readme), required for layouts the reader cannot identify
         with certainty. A dict ``{name: number}`` reads several class
         columns; it must contain ``'class'``.
+    readme : ``'auto'``, str, path-like or None, optional
+        The catalogue's LEGUS readme (`read_legus_readme`): ``'auto'`` uses
+        ``<name>.readme`` beside a ``<name>.tab`` file when there is one; a
+        path must exist. The readme names the class columns (when
+        ``class_column`` is not given), the filter of each band slot
+        (``meta['bands']``) and the distance modulus
+        (``meta['distance_modulus']``). A readme that does not fit the file
+        (columns it describes beyond the file's) is an error when given,
+        and is ignored with a warning when found automatically.
 
     Returns
     -------
@@ -324,7 +467,9 @@ def read_legus(path, *, class_column=None):
 
         ``meta`` gives ``file``, ``layout``, ``bands`` (band slot → filter),
         ``class_column`` (always ``'class'``), ``class_columns`` (name →
-        description), ``pixel_origin`` and ``sentinels``.
+        description), ``pixel_origin`` and ``sentinels``; with a readme
+        also ``readme`` (its file name) and ``distance_modulus`` (mag, when
+        it says).
 
     Raises
     ------
@@ -350,7 +495,15 @@ def read_legus(path, *, class_column=None):
             content = fh.read()
     data = _load(io.StringIO(_decode(content, path)), path)
     shift = _position_shift(data, path)
-    if class_column is None:
+    info = _readme_info(path, readme, data.shape[1])
+    if class_column is None and info is not None and 'class' in info['class_columns']:
+        layout, trailing = _user_layout(data, shift, info['class_columns'], path,
+                                        source=f"the readme ({info['file']})")
+        layout = f'legus-{data.shape[1]}-readme'
+        for name, number in info['class_columns'].items():
+            text = info['columns'][number].split('. Only ')[0]
+            trailing[name] = (number - 1, f'{text} (column {number}, as the readme says)')
+    elif class_column is None:
         layout, trailing = _identify_layout(data, shift, path)
     else:
         layout, trailing = _user_layout(data, shift, class_column, path)
@@ -391,7 +544,11 @@ def read_legus(path, *, class_column=None):
     tbl.meta['galaxy'] = _galaxy(path)
     tbl.meta['layout'] = layout
     tbl.meta['n_columns'] = int(data.shape[1])
-    tbl.meta['bands'] = _band_filters(path)
+    tbl.meta['bands'] = _band_filters(path) if info is None else info['bands']
+    if info is not None:
+        tbl.meta['readme'] = info['file']
+        if info['distance_modulus'] is not None:
+            tbl.meta['distance_modulus'] = info['distance_modulus']
     tbl.meta['class_column'] = 'class'
     tbl.meta['class_columns'] = {name: desc for name, (_, desc) in trailing.items()
                                  if name.startswith('class') or name.startswith('col')}

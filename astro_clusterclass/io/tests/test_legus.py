@@ -7,7 +7,9 @@ import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import QTable, Table
+from astropy.utils.exceptions import AstropyUserWarning
 
+from astro_clusterclass import io
 from astro_clusterclass.conftest import legus_file, shared_data_path
 from astro_clusterclass.io import LegusLayoutError, read_legus
 
@@ -169,3 +171,87 @@ def test_file_that_is_not_a_catalog(tmp_path, name, content, read, match):
 def test_format_is_identified_from_file_name():
     tbl = QTable.read(legus_file('ngc1433'))
     assert tbl.meta['layout'] == 'legus-35'
+
+
+# ----------------------------------------------------------------------------
+# The .readme beside a catalogue
+
+def _readme_copy(tmp_path, galaxy='ngc628-c'):
+    """The NGC 628-C catalogue and its readme side by side, as MAST serves them."""
+    import shutil
+    tab = legus_file(galaxy)
+    readmes = sorted(shared_data_path('legus_readme').glob(f'*_{galaxy}_*.readme'))
+    if len(readmes) != 1:
+        pytest.skip(f'no LEGUS readme of {galaxy} in the shared data')
+    shutil.copy(tab, tmp_path / tab.name)
+    shutil.copy(readmes[0], tmp_path / (tab.stem + '.readme'))
+    return tmp_path / tab.name, tmp_path / (tab.stem + '.readme')
+
+
+def _synthetic_readme(path, n_columns, classes):
+    """A readme in the LEGUS wording: the 33 common columns, then ``classes`` (number → word)."""
+    filters = ['WFC3/F275W', 'WFC3/F336W', 'ACS/F435W', 'ACS/F606W', 'ACS/F814W']
+    lines = ['# Distance modulus used 31.20 mag (17.4 Mpc) from somewhere',
+             'Order of the columns', '1. source id']
+    lines += [f'{6 + 2 * i}. final total mag in {f}' for i, f in enumerate(filters)]
+    for number in range(34, n_columns + 1):
+        word = classes.get(number)
+        lines.append(f'{number}. Final assigned class of the source after visual inspection, '
+                     f'applying the {word}.' if word else f'{number}. something else')
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
+def test_readme_beside_the_catalog_names_columns_filters_and_distance(tmp_path):
+    tab, readme = _readme_copy(tmp_path)
+    info = io.read_legus_readme(readme)
+    assert info['class_columns'] == {'class': 34, 'class_mean': 35}
+    assert info['distance_modulus'] == 29.98 and max(info['columns']) == 35
+    tbl = read_legus(tab)                          # readme='auto' finds it
+    plain = read_legus(legus_file('ngc628-c'))     # the shared folder has no readme beside it
+    assert tbl.meta['readme'] == readme.name and 'readme' not in plain.meta
+    assert tbl.meta['layout'] == 'legus-35-readme' and plain.meta['layout'] == 'legus-35'
+    # The readme agrees with the reader's own identification of the columns ...
+    np.testing.assert_array_equal(tbl['class'], plain['class'])
+    np.testing.assert_array_equal(tbl['class_mean'], plain['class_mean'])
+    raw = np.loadtxt(tab)
+    np.testing.assert_array_equal(tbl['class'], raw[:, 33])
+    # ... and says what the file name cannot: which V filter was used.
+    assert tbl.meta['bands']['F555W'] == 'ACS/F555W'
+    assert 'not recorded' in plain.meta['bands']['F555W']
+    assert tbl.meta['distance_modulus'] == 29.98
+    assert read_legus(tab, readme=None).meta['layout'] == 'legus-35'
+
+
+def test_readme_resolves_an_ambiguous_layout(tmp_path):
+    import shutil
+    tab = tmp_path / legus_file('ngc3351').name
+    shutil.copy(legus_file('ngc3351'), tab)
+    n = np.loadtxt(tab).shape[1]
+    with pytest.raises(LegusLayoutError):
+        read_legus(tab)
+    _synthetic_readme(tab.with_suffix('.readme'), n, {35: 'mode'})
+    tbl = read_legus(tab)
+    np.testing.assert_array_equal(tbl['class'], np.loadtxt(tab)[:, 34])
+    assert tbl.meta['bands']['F555W'] == 'ACS/F606W' and tbl.meta['distance_modulus'] == 31.2
+    # A readme that names a column of other values is refused, naming the readme.
+    _synthetic_readme(tab.with_suffix('.readme'), n, {34: 'mode'})
+    raw = np.loadtxt(tab)
+    if not set(np.unique(raw[:, 33])) <= {0, 1, 2, 3, 4}:
+        with pytest.raises(ValueError, match='the readme .* names column 34'):
+            read_legus(tab)
+
+
+def test_readme_of_another_catalog(tmp_path):
+    tab, readme = _readme_copy(tmp_path)
+    _synthetic_readme(readme, 34, {34: 'mode'})    # describes 34 columns; the file has 35
+    with pytest.warns(AstropyUserWarning, match='describes 34 columns .* is ignored'):
+        tbl = read_legus(tab)
+    assert tbl.meta['layout'] == 'legus-35' and 'readme' not in tbl.meta
+    with pytest.raises(ValueError, match='belongs to another catalogue'):
+        read_legus(tab, readme=readme)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        read_legus(tab, readme=tmp_path / 'missing.readme')
+    (tmp_path / 'empty.readme').write_text('# nothing here\n')
+    with pytest.raises(ValueError, match='no numbered column descriptions'):
+        io.read_legus_readme(tmp_path / 'empty.readme')
