@@ -91,8 +91,9 @@ def subcommand_modules():
     Examples
     --------
     >>> from astro_clusterclass.cli import subcommand_modules
-    >>> subcommand_modules()
-    ['run', 'simulate', 'classify', 'train', 'import_model', 'compare', 'regions', 'cutouts']
+    >>> subcommand_modules()  # doctest: +NORMALIZE_WHITESPACE
+    ['run', 'simulate', 'classify', 'review', 'calibrate', 'train', 'import_model', 'compare',
+     'regions', 'cutouts']
     """
     names = [m.name for m in pkgutil.iter_modules(__path__)
              if not m.name.startswith('_') and not m.ispkg]  # not tests/
