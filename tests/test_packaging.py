@@ -22,6 +22,9 @@ REQUIRED = [
     'astro_clusterclass/data/bc03_solar_hst_vega.ecsv',
     'docs/conf.py', 'docs/conftest.py', 'docs/reference_pages.py', 'docs/reference/top_level.rst',
     'tests/test_packaging.py', 'benchmarks/bench_classify.py', 'scripts/make_engine_reference.py',
+    # The review page the server sends.
+    'astro_clusterclass/review/static/index.html', 'astro_clusterclass/review/static/review.js',
+    'astro_clusterclass/review/static/review.css',
 ]
 
 

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 # The choices of the options come from the library (and import torch): only
 # ``clusterclass train`` itself builds this parser.
 from ..models import list_models
@@ -38,8 +40,10 @@ def add_parser(subparsers):
     add_image_arguments(parser)
     parser.add_argument('-o', '--output', required=True,
                         help='checkpoint to write (.safetensors), or a folder with --ensemble')
-    parser.add_argument('--label-column', default='class', metavar='NAME',
-                        help='column with the classes 1-4 to learn')
+    parser.add_argument('--label-column', default=None, metavar='NAME',
+                        help="column with the classes 1-4 to learn (default 'class'; for a "
+                             "table exported by 'clusterclass review', the reviewers' "
+                             "consensus class_human, leaving out the rows without one)")
     parser.add_argument('--drop-unknown-labels', action='store_true',
                         help='leave out rows labelled outside 1-4 (e.g. LEGUS 0, not '
                              'inspected) instead of stopping with an error')
@@ -81,6 +85,22 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
+def _labels_to_learn(args, tbl):
+    """``(label_column, unknown_labels)``: a review export's consensus unless told otherwise."""
+    unknown = 'drop' if args.drop_unknown_labels else 'error'
+    review = tbl.meta.get('review')
+    if args.label_column is not None or not isinstance(review, dict) \
+            or not review.get('label_column'):
+        return args.label_column or 'class', unknown
+    # A review export: rows nobody reviewed, and ties, have no consensus class (masked).
+    column = review['label_column']
+    if column in tbl.colnames:
+        missing = int(np.sum(np.ma.getmaskarray(np.ma.asarray(tbl[column]))))
+        print(f"review export: learning {column!r}, the reviewers' consensus; {missing} of "
+              f"{len(tbl)} rows have none (not reviewed, or tied) and are left out")
+    return column, 'drop'
+
+
 def run(args):
     """
     Run ``clusterclass train`` with parsed arguments.
@@ -113,8 +133,8 @@ def run(args):
     else:
         check_output_file(args, extensions=('.safetensors',))
     tbl = catalog_from_args(args)
-    options = dict(label_column=args.label_column,
-                   unknown_labels='drop' if args.drop_unknown_labels else 'error',
+    label_column, unknown_labels = _labels_to_learn(args, tbl)
+    options = dict(label_column=label_column, unknown_labels=unknown_labels,
                    init=args.init, n_batches=args.n_batches, batch_size=args.batch_size,
                    lr=args.lr, optimizer=args.optimizer, weight_decay=args.weight_decay,
                    schedule=args.schedule,
