@@ -36,7 +36,6 @@ This recovers −1.50 and −2.50 in the same tests (also with 300 objects in
 import numpy as np
 from astropy import units as u
 from astropy.table import QTable
-from scipy import stats
 
 from ._utils import distance as _distance
 from ._utils.columns import float_values, require_columns
@@ -116,6 +115,8 @@ _LAST_BIN = ('open', 'closed', 'drop')
 
 def _open_last_bin(log_x, log_d, x_last, n_last, fitted):
     """Iterate the slope with the last bin as open-ended (needs slope < -1)."""
+    from scipy import stats  # imported on use: it is slow to import
+
     line = stats.linregress(log_x[fitted], log_d[fitted])
     for _ in range(100):
         if line.slope >= -1:
@@ -180,6 +181,8 @@ def power_law_fit(values, *, n_bins=6, limits=None, drop_first=False, last_bin='
     >>> round(fit['slope'], 1)
     -1.5
     """
+    from scipy import stats  # imported on use: it is slow to import
+
     n_bins = check_int(n_bins, 'n_bins', minimum=3)
     check_choice(last_bin, _LAST_BIN, 'last_bin')
     x = float_values(values, 'values')

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
 from scipy.special import logsumexp, softmax
 
 from .._utils.columns import require_columns
@@ -292,6 +291,8 @@ def _nll_of(z, index):
 
 
 def _fit_temperature(z, index):
+    from scipy import optimize  # imported on use: it is slow to import
+
     def loss(log_t):
         return _nll_of(z / np.exp(log_t), index)
 
@@ -314,6 +315,8 @@ def _fit_temperature(z, index):
 
 
 def _fit_vector(z, index, start_temperature):
+    from scipy import optimize  # imported on use: it is slow to import
+
     n, k = z.shape
     onehot = np.zeros((n, k))
     onehot[np.arange(n), index] = 1.0
