@@ -61,6 +61,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy.spatial import cKDTree
 
 from .._utils.columns import column_values
+from .._utils.jsonable import json_value
 from .._utils.validation import check_choice, check_float, check_int, positive_float
 from ..bands import normalize_band
 from ..cutouts import make_cutouts
@@ -165,36 +166,6 @@ def machine_columns(tbl):
                 or '_ml' in name or name in labels or (classified and name in _ENSEMBLE)):
             out.append(name)
     return out
-
-
-def _json_value(value):
-    """A table value as a JSON-serialisable Python value (None for masked / non-finite)."""
-    if value is np.ma.masked or value is None:
-        return None
-    if hasattr(value, 'unmasked'):  # an astropy Masked value (masked Quantity)
-        if np.all(value.mask):
-            return None
-        value = value.unmasked
-    if isinstance(value, u.Quantity):
-        value = value.value
-    if isinstance(value, np.ma.MaskedArray):
-        if np.all(value.mask):
-            return None
-        value = value.filled(np.nan)
-    if isinstance(value, np.ndarray):
-        return [_json_value(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, bytes):
-        return value.decode('utf-8', 'replace')
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return str(value)
 
 
 def _finite_list(values):
@@ -871,7 +842,7 @@ class StampRenderer:
         return {'kind': 'psf', 'description': description,
                 'radius': _finite_list(measured['radius']),
                 'profile': _finite_list(measured['profile']),
-                'fwhm': _json_value(measured['fwhm']), 'rows': []}
+                'fwhm': json_value(measured['fwhm']), 'rows': []}
 
     def _star_rows(self):
         """Rows of bright isolated point-like candidates (lowest CI), brightest first."""
@@ -984,14 +955,14 @@ class StampRenderer:
             xc, yc = self.x[row] - stamp.x0, self.y[row] - stamp.y0
             measured = self._measure(stamp.data[self.bands.index(PROFILE_BAND)], xc, yc)
             return {'row': row, 'band': PROFILE_BAND,
-                    'center': [_json_value(self.x[row]), _json_value(self.y[row])],
+                    'center': [json_value(self.x[row]), json_value(self.y[row])],
                     'radius': _finite_list(measured['radius']),
                     'profile': _finite_list(measured['profile']),
                     'pixels': {'radius': _finite_list(np.round(measured['pixel_radius'], 3)),
                                'value': _finite_list(np.round(measured['pixel_value'], 4))},
-                    'peak': _json_value(measured['peak']),
-                    'background': _json_value(measured['background']),
-                    'fwhm': _json_value(measured['fwhm'])}
+                    'peak': json_value(measured['peak']),
+                    'background': json_value(measured['background']),
+                    'fwhm': json_value(measured['fwhm'])}
         out = copy.deepcopy(self._cached(('profile', row), make))
         out['reference'] = self.reference_profile()
         out['arcsec_per_pixel'] = self.pixel_scale
@@ -1004,7 +975,7 @@ class StampRenderer:
         return self._floats[name]
 
     def _value(self, name, row):
-        return _json_value(self.tbl[name][row])
+        return json_value(self.tbl[name][row])
 
     def _neighbor_rows(self, row):
         if not (np.isfinite(self.x[row]) and np.isfinite(self.y[row])):
@@ -1068,12 +1039,12 @@ class StampRenderer:
         """
         row = self._row(row)
         x, y = float(self.x[row]), float(self.y[row])
-        out = {'row': row, 'id': self._id(row), 'x': _json_value(x), 'y': _json_value(y),
+        out = {'row': row, 'id': self._id(row), 'x': json_value(x), 'y': json_value(y),
                'ra': None, 'dec': None}
         wcs = self.images.wcs
         if wcs is not None and wcs.has_celestial and math.isfinite(x) and math.isfinite(y):
             ra, dec = wcs.celestial.pixel_to_world_values(x, y)
-            out['ra'], out['dec'] = _json_value(float(ra)), _json_value(float(dec))
+            out['ra'], out['dec'] = json_value(float(ra)), json_value(float(dec))
         out['ci'] = (self._value(self.ci_column, row) if self.ci_column in self.tbl.colnames
                      else None)
         mags, errors = {}, {}

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._utils.jsonable import json_value
+
 __all__ = ['ReviewApp', 'serve', 'STATIC_DIR']
 
 #: Folder of the page's HTML, JavaScript and CSS (served under ``/static/``).
@@ -56,25 +58,6 @@ def _log_request(handler):
     logging.getLogger('astro_clusterclass.review').log(
         level, '%d %s %s (%s) %.1f ms', status, request.method, path, request.remote_ip,
         1000 * request.request_time())
-
-
-def _jsonable(value):
-    """Plain JSON types: numpy scalars and arrays converted, NaN/inf as None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if value is np.ma.masked:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def _python_id(value):
@@ -403,10 +386,10 @@ class ReviewApp:
                    if name.startswith('class') and name not in _NOT_CLASSES
                    and self.tbl[name].ndim == 1 and self.tbl[name].dtype.kind in 'iuf']
         mags = [name for name in self.tbl.colnames if name.startswith('mag')]
-        queue = {k: _jsonable(v) for k, v in self.queue_options.items() if k != 'region'}
+        queue = {k: json_value(v) for k, v in self.queue_options.items() if k != 'region'}
         region = self.queue_options.get('region')
         if region is not None and not hasattr(region, 'contains'):
-            queue['region'] = _jsonable(list(region))
+            queue['region'] = json_value(list(region))
         return {
             'n_rows': len(self.tbl), 'bands': list(self.renderer.bands),
             'reviewer': self.reviewer, 'blind': self.blind,
@@ -459,7 +442,7 @@ class ReviewApp:
         else:
             out['history'] = history
             out['others'] = [r for r in records if r['reviewer'] != reviewer]
-        return _jsonable(out)
+        return json_value(out)
 
     def agreement(self):
         from ._consensus import consensus, review_agreement
@@ -469,9 +452,10 @@ class ReviewApp:
         ties = int(np.sum(np.asarray(table['tie'], dtype=bool))) if len(table) else 0
         # Blind: no machine classes, not even through the agreement with them.
         machine = None if self.blind or self.machine_column is None else self.machine_column
-        return _jsonable({'n_labelled': len(table), 'n_ties': ties,
-                          'reviewers': store.reviewers(), 'n_rows': len(self.tbl),
-                          'agreement': review_agreement(self.tbl, store, machine_column=machine)})
+        return json_value({'n_labelled': len(table), 'n_ties': ties,
+                           'reviewers': store.reviewers(), 'n_rows': len(self.tbl),
+                           'agreement': review_agreement(self.tbl, store,
+                                                         machine_column=machine)})
 
     def export_ecsv(self):
         from ._export import export_labels
@@ -764,7 +748,7 @@ def _handlers():
         def send_json(self, value, status=200):
             self.set_status(status)
             self.set_header('Content-Type', 'application/json; charset=UTF-8')
-            self.finish(json.dumps(_jsonable(value), allow_nan=False))
+            self.finish(json.dumps(json_value(value), allow_nan=False))
 
         def row_argument(self, text):
             try:
