@@ -8,10 +8,11 @@ classification columns, then starts ``python -m astro_clusterclass review``
 on them with a fresh label database, in a subprocess, and drives the page
 with headless Chromium through Selenium. It measures:
 
-1. time to the first page: from launching the server command to the page
-   showing its first candidate (``data-loaded="true"`` on ``<main>``),
-   with the browser already running; the time until the command printed
-   its address is shown too;
+1. the first page: from opening the printed address in the browser (already
+   running) to the page showing its first candidate (``data-loaded="true"``
+   on ``<main>``); and the start of the server: from launching the command
+   to its printing the address (Python's imports and reading the catalog),
+   and from launching to the first candidate shown;
 2. "next candidate shown", measured in the browser: ``performance.now()``
    when the ``j`` key press reaches the page (a capture listener) to the
    moment the new candidate's stamps have loaded and its details and
@@ -132,7 +133,7 @@ def make_catalog(path, n, shape, sources, seed=1):
         tbl[f'prob_{k + 1}'] = probs[:, k]
     tbl['prob_entropy'] = -(probs * np.log(probs)).sum(axis=1) / np.log(4)
     tbl['prob_margin'] = top[:, -1] - top[:, -2]
-    tbl.write(path, format='ascii.ecsv', overwrite=True)
+    tbl.write(path, overwrite=True)   # the format from the extension (ECSV or FITS)
     return tbl
 
 
@@ -278,6 +279,8 @@ def main(argv=None):
                              '-m astro_clusterclass)')
     parser.add_argument('--workdir', default=None)
     parser.add_argument('--keep', action='store_true', help='keep the mosaics and catalog')
+    parser.add_argument('--catalog-format', choices=('ecsv', 'fits'), default='ecsv',
+                        help='file format of the catalog')
     args = parser.parse_args(argv)
 
     workdir = args.workdir or tempfile.mkdtemp(prefix='bench_review_')
@@ -287,10 +290,10 @@ def main(argv=None):
     try:
         t0 = time.perf_counter()
         paths, sources = make_mosaics(workdir, shape, args.sources)
-        catalog = os.path.join(workdir, 'candidates.ecsv')
+        catalog = os.path.join(workdir, f'candidates.{args.catalog_format}')
         tbl = make_catalog(catalog, args.n, shape, sources)
         print(f'field: 5 x {shape[1]} x {shape[0]} float32 FITS, {args.sources} point sources, '
-              f'{len(tbl)} candidates (ECSV) in {workdir}; written in '
+              f'{len(tbl)} candidates ({args.catalog_format.upper()}) in {workdir}; written in '
               f'{time.perf_counter() - t0:.1f} s')
 
         # Baseline of the first page: a fresh interpreter importing what the server imports.
@@ -303,14 +306,18 @@ def main(argv=None):
             if os.path.exists(stale):
                 os.remove(stale)
         process, url, t_url, started = start_server(args.command.split(), catalog, paths, db)
+        opened = time.perf_counter()
         driver.get(url)
         first_row = driver.execute_async_script(WAIT_SHOWN)
+        t_page = time.perf_counter() - opened
         t_first = time.perf_counter() - started
         token = re.search(r'token=([^&\s]+)', url).group(1)
         base = url.split('/?')[0]
-        print(f'first page: {t_first:.2f} s from launching the server to candidate row '
-              f'{first_row} shown (address printed after {t_url:.2f} s; baseline: a fresh '
-              f'Python importing the server and renderer takes {t_imports:.2f} s)')
+        print(f'first page: {t_page:.2f} s from opening the address to candidate row '
+              f'{first_row} shown')
+        print(f'server start: address printed {t_url:.2f} s after launching the command, '
+              f'first candidate shown after {t_first:.2f} s (baseline: a fresh Python '
+              f'importing the server and renderer takes {t_imports:.2f} s)')
 
         # Baseline: a bare static file, from the page and from Python.
         static = f'{base}/static/favicon.svg?token={token}'
@@ -354,8 +361,9 @@ def main(argv=None):
         print()
         print(f'(load average of this machine: {os.getloadavg()[0]:.1f} on '
               f'{os.cpu_count()} CPUs)')
-        print(f'target first page < {TARGETS["first_page_s"]:g} s: {t_first:.2f} s '
-              f'{verdict(t_first, TARGETS["first_page_s"])}')
+        print(f'target first page < {TARGETS["first_page_s"]:g} s: {t_page:.2f} s '
+              f'{verdict(t_page, TARGETS["first_page_s"])} (and {t_first:.2f} s from launching '
+              f'the server: {verdict(t_first, TARGETS["first_page_s"])})')
         print(f'target next candidate < {TARGETS["next_ms"]:g} ms (median, browser): '
               f'{next_median:.1f} ms {verdict(next_median, TARGETS["next_ms"])}')
         print(f'target server memory < {TARGETS["memory_mb"]:g} MB: {peak:.0f} MB '

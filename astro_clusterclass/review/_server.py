@@ -341,6 +341,26 @@ class ReviewApp:
         self._thread = None
         self._loop = None
 
+    def warm_up(self):
+        """
+        Prepare what the page shows first: the starting queue's first candidate, rendered.
+
+        Its stamps, composite, details and profile (and the comparison
+        profile, and the modules they need) are computed and cached, so that
+        the first page shows at once. `serve` calls it before it prints the
+        address. Returns the row prepared (None for an empty queue).
+        """
+        rows = self.queue({}, reviewer=self.reviewer)['rows']
+        if not rows:
+            return None
+        row = rows[0]
+        self.renderer.details(row, blind=self.blind)
+        self.renderer.profile(row)
+        for band in self.renderer.bands:
+            self.renderer.band_png(row, band)
+        self.renderer.color_png(row)
+        return row
+
     def run(self, *, on_start=None):
         """
         Serve in this thread until SIGINT (Ctrl-C) or SIGTERM; then stop cleanly.
@@ -541,6 +561,8 @@ def serve(catalog, images, *, db, reviewer=None, blind=False, host='127.0.0.1', 
         app = ReviewApp(catalog, images, store, reviewer=reviewer, blind=blind, token=token,
                         host=host, port=port, queue_options=queue_options, renderer=renderer,
                         catalog=export_catalog)
+
+        app.warm_up()
 
         def started(app):
             log(f'reviewing {len(catalog)} candidates (labels in {store.path}); open\n'

@@ -214,6 +214,30 @@ def test_stamps_and_profile(served):
     assert len(profile['radius']) == len(profile['profile'])
 
 
+def test_warm_up_prepares_the_first_candidate(tmp_path, field, catalog):
+    store = LabelStore(tmp_path / 'labels.sqlite', catalog=catalog)
+    app = ReviewApp(catalog, field.images, store, reviewer='ann')
+    row = app.warm_up()          # as serve does, before the server starts
+    app.start()
+    try:
+        _check_warm(app, Client(app), row)
+    finally:
+        app.stop()
+        store.close()
+
+
+def _check_warm(app, client, row):
+    status, queue = client.json('GET', '/api/queue')
+    assert status == 200 and row == queue['rows'][0]
+    before = app.renderer.cache_info()
+    for band in [*app.renderer.bands, 'color']:
+        response, _ = client.request('GET', f'/stamp/{row}/{band}.png')
+        assert response.status == 200
+    after = app.renderer.cache_info()
+    # Every picture the page asks for first is already rendered.
+    assert after['misses'] == before['misses'] and after['hits'] == before['hits'] + 6
+
+
 def test_page_sets_an_http_only_strict_cookie(served):
     app, store, client = served
     response, data = client.request('GET', f'/?token={app.token}', token=None)
