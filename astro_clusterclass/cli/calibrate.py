@@ -41,8 +41,10 @@ def run(args):
     tbl.meta.setdefault('file', args.table)
     label = args.label_column
     if label is None:
-        label = 'class_human' if 'review' in tbl.meta and 'class_human' in tbl.colnames \
-            else 'class'
+        # A review export names its consensus column (class_human, or with a suffix).
+        review = tbl.meta.get('review')
+        label = review.get('label_column') if isinstance(review, dict) else None
+        label = label if label in tbl.colnames else 'class'
     if label not in tbl.colnames:
         msg = f'--label-column {label!r} is not a column of TABLE; its columns are {tbl.colnames}'
         raise ValueError(msg)

@@ -82,3 +82,18 @@ def test_calibration_errors_name_the_flags(classified, capsys, tmp_path):
     assert main(['calibrate', str(tmp_path / 'zeros.ecsv'), '-o', str(tmp_path / 'y.json'),
                  '--drop-unknown-labels']) == 0
     assert read_calibration(tmp_path / 'y.json').fit['data']['n_unlabelled'] >= 5
+
+
+def test_a_review_export_calibrates_on_its_consensus(classified, tmp_path, capsys):
+    work, images, catalog, model, raw = classified
+    tbl = QTable.read(raw)
+    tbl['class_human'] = tbl['class']
+    tbl['class'] = 4                                   # not what a review export learns
+    tbl.meta['review'] = {'label_column': 'class_human'}
+    path = tmp_path / 'labelled.ecsv'
+    tbl.write(path)
+    assert main(['calibrate', str(path), '-o', str(tmp_path / 'h.json')]) == 0
+    cal = read_calibration(tmp_path / 'h.json')
+    assert cal.fit['data']['label_column'] == 'class_human'
+    expected = fit_calibration(QTable.read(raw))
+    assert cal.temperature == pytest.approx(expected.temperature, rel=1e-6)
