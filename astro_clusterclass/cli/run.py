@@ -79,7 +79,9 @@ def run(args):
     >>> out = os.path.join(tempfile.mkdtemp(), 'demo')
     >>> main(['run', '-o', out, '--shape', '300', '300', '--no-plots',
     ...       '--no-progress'])  # doctest: +ELLIPSIS
-    simulating a 300x300 px five-band field ...
+    <BLANKLINE>
+    astro_clusterclass run
+    ...
     open the regions in SAOImage DS9 with:
       ds9 .../images/field_f555w.fits -regions load .../regions.reg
     0
