@@ -74,7 +74,9 @@ def add_parser(subparsers):
                         help='write the labelled catalogue of database DB to -o and exit')
     export.add_argument('-o', '--output', default=None, metavar='TABLE',
                         help='with --export: output table (.ecsv, .fits...)')
-    export.add_argument('--overwrite', action='store_true')
+    export.add_argument('--overwrite', action='store_true',
+                        help='with --export: replace an existing output table (written to a '
+                             'temporary file first)')
     parser.set_defaults(func=run)
 
 
@@ -183,6 +185,11 @@ def _export(args):
     print(f'wrote {len(out)} rows ({labelled} with a human class) to {args.output}')
 
 
+#: Library parameters of the queue, and the flags that set them.
+_QUEUE_FLAGS = {'mag_column': '--mag-column', 'class_column': '--queue-class-column',
+                'columns': '--queue disagreement', 'region': '--region'}
+
+
 def _serve(args):
     import sys
 
@@ -218,6 +225,16 @@ def _serve(args):
         with LabelStore(args.db, catalog=tbl, images=images, catalog_path=args.catalog,
                         image_paths=list(args.images), id_column=args.id_column,
                         catalog_format=args.format) as store:
-            serve(placed, images, db=store, reviewer=args.reviewer, blind=args.blind,
-                  host=args.host, port=args.port, queue_options=options, log=log,
-                  export_catalog=tbl)
+            try:
+                serve(placed, images, db=store, reviewer=args.reviewer, blind=args.blind,
+                      host=args.host, port=args.port, queue_options=options, log=log,
+                      export_catalog=tbl)
+            except ValueError as exc:
+                # The starting queue is computed before the address is printed: its
+                # errors are about the queue flags.
+                text = str(exc)
+                for option, flag in _QUEUE_FLAGS.items():
+                    if text.startswith(option):
+                        raise ValueError(flag + text[len(option):].replace(
+                            f'{option}=', flag)) from exc
+                raise

@@ -152,10 +152,20 @@ def _read_url(stream, lines):
     return None
 
 
+def test_a_starting_queue_that_cannot_be_made_is_an_error(tmp_path, field_files):
+    # The simulated catalog has no magnitudes: 'brightest' fails before the address is
+    # printed, naming the flag that would fix it.
+    process = _serve(field_files, tmp_path / 'labels.sqlite', '--queue', 'brightest')
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and 'token=' not in out
+    assert 'clusterclass review: error: --mag-column: none of the columns' in err, err
+    assert 'name the column with --mag-column' in err and 'mag_column=' not in err
+
+
 @pytest.mark.parametrize('quiet', [False, True])
 def test_serve_until_ctrl_c(tmp_path, field_files, quiet):
     db = tmp_path / 'labels.sqlite'
-    process = _serve(field_files, db, '--reviewer', 'ann', '--queue', 'brightest',
+    process = _serve(field_files, db, '--reviewer', 'ann', '--queue', 'random', '3',
                      *(['-q'] if quiet else []))
     lines = []
     try:
@@ -171,7 +181,8 @@ def test_serve_until_ctrl_c(tmp_path, field_files, quiet):
         with urllib.request.urlopen(urllib.request.Request(
                 base + '/api/session', headers=headers), timeout=30) as response:
             session = json.load(response)
-        assert session['reviewer'] == 'ann' and session['queue']['order'] == 'brightest'
+        assert session['reviewer'] == 'ann' and session['queue']['order'] == 'random'
+        assert session['queue']['seed'] == 3
         request = urllib.request.Request(base + '/api/label', method='POST', headers=headers,
                                          data=json.dumps({'row': 1, 'label': 3}).encode())
         with urllib.request.urlopen(request, timeout=30) as response:
