@@ -69,15 +69,26 @@ def field_stamps(n, seed):
     y = np.asarray(field.candidates['y'])
     X, Y = x + 1.0, y + 1.0                       # StarcNet's 1-based positions
     keep = (X > 17) & (side - X > 17) & (Y > 17) & (side - Y > 17)
-    x, y, X, Y = x[keep], y[keep], X[keep], Y[keep]
+    x, y = x[keep], y[keep]
     cut = make_cutouts(field.images, (x, y), size=33)
-    data = [field.images[b] for b in BANDS]
-    theirs = np.zeros((len(x), 5, 32, 32))
-    for i in range(len(x)):
+    return cut, starcnet_stamps([field.images[b] for b in BANDS], x, y)
+
+
+def starcnet_stamps(data, x, y):
+    """
+    StarcNet's input stamps as its scripts cut them from five band arrays.
+
+    ``data[b][int(Y)-16:int(Y)+16, int(X)-16:int(X)+16]`` with the 1-based
+    positions ``X = x + 1``, ``Y = y + 1``, minus :data:`STARCNET_MEAN`
+    (float64, then float32 as its ``TensorDataset`` holds them).
+    """
+    X, Y = np.asarray(x) + 1.0, np.asarray(y) + 1.0
+    theirs = np.zeros((len(X), 5, 32, 32))
+    for i in range(len(X)):
         for b in range(5):
             theirs[i, b] = data[b][int(Y[i]) - 16:int(Y[i]) + 16, int(X[i]) - 16:int(X[i]) + 16]
     theirs -= np.asarray(STARCNET_MEAN)[None, :, None, None]
-    return cut, theirs.astype(np.float32)
+    return theirs.astype(np.float32)
 
 
 def first(cut, k):

@@ -2,11 +2,19 @@
 
 import torch
 
+from ._quantize import quantization_engine
+
 __all__ = ['PRECISIONS', 'resolve_device', 'resolve_precision', 'check_device',
            'check_precision', 'native_bf16']
 
-#: Accepted ``precision`` values → torch dtype (``'auto'`` is resolved first).
-PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16}
+#: Accepted ``precision`` values → dtype of the weights (``'auto'`` is resolved
+#: first). ``'int8'`` is for inference only (`~astro_clusterclass.classify.Ensemble`
+#: calibrates and checks it, see ``classify._quantize``); its members take float32
+#: stamps.
+PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'int8': torch.qint8}
+
+#: Precisions that only inference accepts (training computes in floating point).
+_INFERENCE_ONLY = ('int8',)
 
 
 def check_device(device):
@@ -31,21 +39,38 @@ def check_device(device):
         raise ValueError(msg) from exc
 
 
-def check_precision(precision, *, allow_auto=True):
+def check_precision(precision, *, allow_auto=True, allow_int8=None):
     """
     ``precision`` after checking it is one of the names of :data:`PRECISIONS` (or ``'auto'``).
+
+    Parameters
+    ----------
+    precision : str
+    allow_auto : bool, optional
+        Accept ``'auto'``.
+    allow_int8 : bool, optional
+        Accept ``'int8'``, an inference precision. Default: as
+        ``allow_auto`` (callers that refuse ``'auto'``, such as training,
+        compute in floating point).
 
     Examples
     --------
     >>> from astro_clusterclass.classify import check_precision
-    >>> check_precision('bf16')
-    'bf16'
+    >>> check_precision('bf16'), check_precision('int8')
+    ('bf16', 'int8')
     >>> check_precision('fp16')
     Traceback (most recent call last):
     ...
-    ValueError: precision='fp16' is not one of 'auto', 'fp32', 'bf16'
+    ValueError: precision='fp16' is not one of 'auto', 'fp32', 'bf16', 'int8'
+    >>> check_precision('int8', allow_auto=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: precision='int8' is not one of 'fp32', 'bf16'
     """
-    names = (['auto'] if allow_auto else []) + list(PRECISIONS)
+    if allow_int8 is None:
+        allow_int8 = allow_auto
+    names = [name for name in PRECISIONS if allow_int8 or name not in _INFERENCE_ONLY]
+    names = (['auto'] if allow_auto else []) + names
     if not isinstance(precision, str) or precision not in names:
         msg = f"precision={precision!r} is not one of {', '.join(map(repr, names))}"
         raise ValueError(msg)
@@ -106,7 +131,16 @@ def resolve_precision(precision, device):
     emulated and slower than fp32. bf16 changes classes of random-weight
     models for a small fraction of stamps (see the benchmark and
     docs/classification.rst); pass ``'fp32'`` for bit-for-bit reproducible
-    fp32 results.
+    fp32 results. ``'auto'`` never gives ``'int8'``: it must be asked for,
+    and is accepted only after a check against fp32 on calibration stamps
+    (`~astro_clusterclass.classify.Ensemble`).
+
+    Raises
+    ------
+    ValueError
+        If ``precision`` is unknown, or ``'int8'`` on a device or a PyTorch
+        build without int8 kernels
+        (`~astro_clusterclass.classify.quantization_engine`).
 
     Examples
     --------
@@ -120,4 +154,6 @@ def resolve_precision(precision, device):
     check_precision(precision)
     if precision == 'auto':
         precision = 'bf16' if native_bf16(device) else 'fp32'
+    if precision == 'int8':
+        quantization_engine(device)  # refuses GPUs and builds without int8 kernels
     return precision, PRECISIONS[precision]

@@ -16,9 +16,11 @@ needs to rebuild the same ensemble, with the hashes it checks.
 and evaluation all run through it.
 """
 
+import contextlib
 import os
 import socket
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +35,15 @@ from .._utils.validation import positive_int
 from ..calibration import (UNCERTAINTY_COLUMNS, Calibration, entropy, margin,
                            mutual_information, read_calibration, stored_calibration)
 from ..classes import CLASSES
-from ..cutouts import CutoutFlag, Cutouts, iter_cutouts
+from ..cutouts import CutoutFlag, Cutouts, iter_cutouts, make_cutouts
 from ..models import (REAL_DATA_RECIPE, ModelReference, default_weights, load_model,
                       model_reference, trained_on,
                       prepare_for_inference)
 from ..preprocessing import StampTransform
 from ._consolidate import ENSEMBLE_COLUMNS, consolidate
 from ._device import check_precision, resolve_device, resolve_precision
+from ._quantize import (INT8_CALIBRATION_SIZE, Int8Module, close_calls, int8_agreement,
+                        quantization_engine, quiet_int8)
 from . import _pages
 
 __all__ = ['Ensemble', 'EnsembleSpec', 'Member', 'DEFAULT_SKIP_FLAGS', 'ClassFlag',
@@ -51,6 +55,14 @@ DEFAULT_SKIP_FLAGS = (CutoutFlag.EDGE | CutoutFlag.OFF_IMAGE | CutoutFlag.NONFIN
 
 #: The centring rule of the stamps the engine cuts (`~astro_clusterclass.make_cutouts`).
 _CUT_SHIFT = 0.5
+
+#: Smallest batch per architecture: ResNet18's late layers work on 2 x 2 and 1 x 1
+#: maps at 32 px, matrix products too small to keep the cores busy in batches of 32.
+_MIN_BATCH = {'resnet18': 128}
+
+
+def _single_thread():
+    torch.set_num_threads(1)
 
 
 class ClassFlag(FlagBase):
@@ -97,6 +109,36 @@ def images_simulated(images):
     headers = getattr(images, 'headers', None) or {}
     return all(headers.get(band) is not None and headers[band].get('SIMULATE') is True
                for band in images.bands)
+
+
+def _spread(n, k):
+    """At most ``k`` indices spread evenly over ``range(n)`` (all when ``n <= k``)."""
+    if n <= k:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
+@dataclass
+class _StampSample:
+    """Stamps and their positions, as `Ensemble.predict` takes them."""
+
+    data: Any
+    positions: dict
+
+
+def _stamp_array(stamps, parameter):
+    """``(float32 array (N, 5, S, S), positions)`` of stamps given as Cutouts or an array."""
+    positions = {}
+    if isinstance(stamps, _StampSample):
+        positions, stamps = stamps.positions, stamps.data
+    elif isinstance(stamps, Cutouts):
+        positions = {'x0': stamps.x0, 'y0': stamps.y0, 'x': stamps.x, 'y': stamps.y}
+        stamps = stamps.data
+    array = np.ascontiguousarray(stamps, dtype=np.float32)
+    if array.ndim != 4:
+        msg = f'{parameter} must have shape (N, 5, S, S), got {array.shape}'
+        raise ValueError(msg)
+    return array, positions
 
 
 def _as_list(models):
@@ -220,15 +262,59 @@ class Ensemble:
     device : str or `torch.device`, optional
         ``'auto'`` (a CUDA GPU when present, else the CPU), ``'cpu'``,
         ``'cuda'``...
-    precision : {'auto', 'fp32', 'bf16'}, optional
+    precision : {'auto', 'fp32', 'bf16', 'int8'}, optional
         Compute precision (weights cast once); see
-        `~astro_clusterclass.classify.resolve_precision`.
+        `~astro_clusterclass.classify.resolve_precision`. ``'int8'``
+        (CPU only, never chosen by ``'auto'``) quantizes every member
+        after calibrating it on stamps, and is refused unless it gives the
+        fp32 classes (see Notes).
+    calibration_stamps : `~astro_clusterclass.cutouts.Cutouts` or array, optional
+        With ``precision='int8'``: stamps to calibrate and check the int8
+        copies on now (as for `predict`; at least a few hundred, of images
+        like those to classify). Default: the first job calibrates on
+        `~astro_clusterclass.classify.INT8_CALIBRATION_SIZE` of its own
+        stamps (see `calibrate_int8`).
+
+    Raises
+    ------
+    QuantizationRefusedError
+        With ``precision='int8'``, if the int8 classes of the calibration
+        stamps differ from the fp32 classes too often (the message gives
+        the figure); also raised by the first `predict` or
+        `classify_positions` that calibrates.
 
     Notes
     -----
     The models are loaded one at a time, largest first, and only their
     inference copies stay (folded, fused, cast, channels-last), which
     keeps the peak memory low.
+
+    ``precision='int8'`` uses PyTorch's post-training static quantization
+    (FX graph mode, the engine's default settings; see
+    `~astro_clusterclass.classify.Int8Module`). Activation ranges are
+    calibrated on stamps: ``calibration_stamps``, or else a sample spread
+    over the first job's candidates (the first `predict` or
+    `classify_positions` call; a `classify_table` job). The same stamps are
+    classified in fp32 and in int8, and int8 is used only if every member's
+    class and the ensemble's mode agree for at least
+    `~astro_clusterclass.classify.INT8_MIN_AGREEMENT` of them; the
+    figures are in ``int8`` and in `models_meta`. Once calibrated, the
+    ensemble keeps its int8 copies for every later job.
+
+    On the CPU the members run at once, each in its own thread with one
+    intra-op thread, as many as torch has threads (``member_threads``, set it
+    to 1 for one member at a time on all threads), costliest first, when
+    the work can be shared evenly (no member costs more than an equal
+    share); the results are those of members run one after the other.
+    ResNet18 members run in batches of at least 128 stamps (their late
+    layers see 1-2 px maps at 32 px).
+
+    Attributes
+    ----------
+    member_threads : int or None
+        Members computed at once on the CPU (None: ``torch.get_num_threads()``).
+    int8 : dict or None
+        The int8 calibration record (`calibrate_int8`).
 
     Examples
     --------
@@ -244,20 +330,33 @@ class Ensemble:
     ['class_flag', 'class_compactnet', 'class_mode']
     """
 
-    def __init__(self, models=None, *, device='auto', precision='auto'):
+    def __init__(self, models=None, *, device='auto', precision='auto',
+                 calibration_stamps=None):
         self._resolve(device, precision)
+        if calibration_stamps is not None and self.precision != 'int8':
+            msg = (f"calibration_stamps is for precision='int8'; this ensemble runs in "
+                   f"{self.precision!r}")
+            raise ValueError(msg)
         sources = _as_list(models)
         order = sorted(range(len(sources)), key=lambda i: -_load_size(sources[i]))
         loaded = [None] * len(sources)
         for index in order:
             loaded[index] = self._prepare(load_model(sources[index], categories=CLASSES))
         self._set_members([m for m, _ in loaded], [r for _, r in loaded])
+        if calibration_stamps is not None:
+            self.calibrate_int8(calibration_stamps)
 
     # -- construction --------------------------------------------------------
 
     def _resolve(self, device, precision):
         self.device = resolve_device(device)
         self.precision, self.dtype = resolve_precision(check_precision(precision), self.device)
+        #: The int8 calibration record (None until calibrated, and for other precisions).
+        self.int8 = None
+        #: Members computed at once on the CPU (None: torch's thread count).
+        self.member_threads = None
+        if self.precision == 'int8':
+            self.dtype = torch.float32  # the fp32 copies are calibrated, then quantized
 
     def _prepare(self, model, reference=None):
         """The inference copy of a loaded model and its reference; drops the original."""
@@ -303,6 +402,12 @@ class Ensemble:
         """
         self = cls.__new__(cls)
         self._resolve(device, precision)
+        if self.precision == 'int8':
+            msg = ("precision='int8' calibrates on the caller's stamps, so it is not offered "
+                   "where an ensemble is rebuilt from a spec (each Dask worker would calibrate "
+                   "on its own chunks and the classes would depend on the scheduling); use "
+                   "precision='fp32' or 'bf16'")
+            raise ValueError(msg)
         refs = list(spec.references)
         order = sorted(range(len(refs)), key=lambda i: -_load_size(refs[i].loadable))
         loaded = [None] * len(refs)
@@ -338,6 +443,8 @@ class Ensemble:
         self.device = device if isinstance(device, torch.device) else None
         self.precision = precision
         self.dtype = None
+        self.int8 = None
+        self.member_threads = None
         references = list(spec.references) if spec is not None else [None] * len(metas)
         self._set_members(list(metas), references, prepared=False)
         return self
@@ -396,14 +503,32 @@ class Ensemble:
         return EnsembleSpec(tuple(m.reference for m in self.members))
 
     def models_meta(self):
-        """The ``meta['classification']['models']`` entries of a classified table."""
-        return [{'label': m.label, 'architecture': m.meta['architecture'],
-                 'weights': m.meta.get('weights'), 'sha256': m.meta.get('sha256'),
-                 'source': m.meta.get('source'), 'cutout_size': m.meta['cutout_size'],
-                 'normalization': m.meta['normalization'],
-                 'transform': m.transform.to_dict(), 'init': m.meta.get('init'),
-                 'num_params': m.meta['num_params'], 'trained_on': trained_on(m.meta)}
-                for m in self.members]
+        """
+        The ``meta['classification']['models']`` entries of a classified table.
+
+        In an int8 ensemble each entry has ``int8``: the quantized engine,
+        the calibration stamps (number, where they came from) and the
+        fraction of them whose int8 class equals the fp32 class.
+        """
+        out = [{'label': m.label, 'architecture': m.meta['architecture'],
+                'weights': m.meta.get('weights'), 'sha256': m.meta.get('sha256'),
+                'source': m.meta.get('source'), 'cutout_size': m.meta['cutout_size'],
+                'normalization': m.meta['normalization'],
+                'transform': m.transform.to_dict(), 'init': m.meta.get('init'),
+                'num_params': m.meta['num_params'], 'trained_on': trained_on(m.meta)}
+               for m in self.members]
+        if self.int8 is not None:
+            for entry in out:
+                label = entry['label']
+                entry['int8'] = {'engine': self.int8['engine'],
+                                 'calibration_stamps': self.int8['n_calibration'],
+                                 'check_stamps': self.int8['n_stamps'],
+                                 'calibrated_on': self.int8['source'],
+                                 'agreement_with_fp32': self.int8['members'][label],
+                                 'ensemble_mode_agreement': self.int8['mode'],
+                                 'fp32_margin': self.int8['margin'][label],
+                                 'fp32_fallback': self.int8['fallback'][label]}
+        return out
 
     def check_training_domain(self, images):
         """
@@ -448,10 +573,9 @@ class Ensemble:
                    'predict; build it from the models')
             raise RuntimeError(msg)
 
-    def _forward(self, stamps, positions, batch_size):
-        """Probabilities ``(n, M, K)`` for a tensor of stamps (the one place models run)."""
+    def _inputs(self, stamps, positions, batch_size):
+        """Yield ``(member indices, inputs)`` per stamp transform: cropped, normalised."""
         n = stamps.shape[0]
-        out = torch.empty((n, len(self.members), len(CLASSES)), dtype=torch.float32)
         stamps = stamps.to(self.device, non_blocking=True)
         groups = {}
         for j, member in enumerate(self.members):
@@ -466,12 +590,226 @@ class Ensemble:
             step = 8 * batch_size
             for b in range(0, n, step):
                 x[b:b + step] = transform.normalization.apply(cropped[b:b + step].float())
-            for j in indices:
-                module = self.members[j].module
-                for b in range(0, n, batch_size):
-                    logits = module(x[b:b + batch_size])
-                    out[b:b + batch_size, j] = torch.softmax(logits.float(), dim=1).cpu()
+            yield indices, x
+            del x, cropped
+
+    @staticmethod
+    def _run(module, x, batch_size, out):
+        """Softmax probabilities of ``module`` for inputs ``x``, into ``out`` ``(n, K)``."""
+        for b in range(0, x.shape[0], batch_size):
+            logits = module(x[b:b + batch_size])
+            out[b:b + batch_size] = torch.softmax(logits.float(), dim=1).cpu()
+
+    def _cost(self, j):
+        """FLOPs of one stamp through member j (counted once, on its fp32 copy)."""
+        costs = self.__dict__.setdefault('_costs', {})
+        if j not in costs:
+            from torch.utils.flop_counter import FlopCounterMode
+            member = self.members[j]
+            module = getattr(member.module, 'fallback', None) or member.module
+            size = member.transform.size
+            x = torch.zeros((1, 5, size, size), dtype=self.dtype, device=self.device)
+            with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+                module(x.contiguous(memory_format=torch.channels_last))
+            costs[j] = max(counter.get_total_flops(), 1)
+        return costs[j]
+
+    def _schedule(self, indices):
+        """
+        Members in order of decreasing cost, and how many run at once.
+
+        On the CPU up to torch's thread count (or ``member_threads``), but only
+        when the costliest member is no more than an equal share of the work:
+        otherwise it would run alone on one thread at the end.
+        """
+        if self.device.type != 'cpu' or len(indices) < 2:
+            return list(indices), 1
+        wanted = self.member_threads
+        threads = torch.get_num_threads() if wanted is None else positive_int(
+            wanted, 'member_threads')
+        workers = max(1, min(threads, len(indices)))
+        if workers == 1:
+            return list(indices), 1
+        costs = {j: self._cost(j) for j in indices}
+        order = sorted(indices, key=lambda j: -costs[j])
+        if costs[order[0]] > sum(costs.values()) / workers:
+            return list(indices), 1
+        return order, workers
+
+    def _pool(self, workers):
+        pool = getattr(self, '_thread_pool', None)
+        if pool is None or pool._max_workers != workers:
+            if pool is not None:
+                pool.shutdown()
+            # Each thread computes with one intra-op thread: several small
+            # networks at once keep the cores busier than one network on all.
+            pool = ThreadPoolExecutor(workers, initializer=_single_thread,
+                                      thread_name_prefix='clusterclass-member')
+            self._thread_pool = pool
+        return pool
+
+    def _forward(self, stamps, positions, batch_size):
+        """Probabilities ``(n, M, K)`` for a tensor of stamps (the one place models run)."""
+        n = stamps.shape[0]
+        out = torch.empty((n, len(self.members), len(CLASSES)), dtype=torch.float32)
+
+        def member(j):
+            arch = self.members[j].meta.get('architecture')
+            with torch.inference_mode():
+                self._run(self.members[j].module, x, max(batch_size, _MIN_BATCH.get(arch, 0)),
+                          out[:, j])
+
+        quiet = (quiet_int8(self.int8['engine']) if self.int8 is not None
+                 else contextlib.nullcontext())
+        with quiet:
+            for indices, x in self._inputs(stamps, positions, batch_size):
+                order, workers = self._schedule(indices)
+                if workers > 1:
+                    list(self._pool(workers).map(member, order))
+                else:
+                    for j in indices:
+                        member(j)
         return out.numpy()
+
+    # -- int8 ------------------------------------------------------------------
+
+    def calibrate_int8(self, stamps, *, batch_size=32, source='given'):
+        """
+        Calibrate the int8 copies on stamps, check them against fp32, and use them.
+
+        Each member's fp32 inference copy observes the activations of the
+        even-numbered ``stamps`` (computing their fp32 probabilities), is
+        converted to int8 and classifies all the stamps again. Stamps whose
+        two most probable int8 classes are closer than twice the largest
+        change of a probability int8 made on the even-numbered stamps are
+        recomputed in fp32 (close calls); the odd-numbered stamps, which the
+        calibration never saw, are the check. The int8
+        copies replace the fp32 ones only if every member's classes and the
+        ensemble's modes agree with fp32 for at least
+        `~astro_clusterclass.classify.INT8_MIN_AGREEMENT` of the check
+        stamps, and no member recomputes more than
+        `~astro_clusterclass.classify.INT8_MAX_FALLBACK` of them; otherwise
+        nothing changes and the error gives the figure. Stamps with
+        non-finite pixels, and cutouts with flags in `DEFAULT_SKIP_FLAGS`,
+        are left out. The fp32 copies stay in memory for the close calls.
+
+        Parameters
+        ----------
+        stamps : `~astro_clusterclass.cutouts.Cutouts` or array ``(N, 5, S, S)``
+            As for `predict`: a few hundred stamps of images like those to
+            classify (with fewer than 200 a single changed class refuses).
+        batch_size : int, optional
+        source : str, optional
+            Where the stamps came from (recorded in ``int8``).
+
+        Returns
+        -------
+        agreement : dict
+            ``int8``: ``engine``, ``source``, ``n_calibration`` (stamps
+            given and used: half calibrate, half check), ``n_stamps``
+            (check stamps), ``members`` (label →
+            fraction of equal classes on the check stamps), ``mode``,
+            ``worst``, ``minimum``, ``max_prob_diff``, ``margin`` and
+            ``fallback`` (label → fp32 margin and fraction of check stamps
+            recomputed), ``int8_only`` (label → agreement of int8 alone, on
+            all calibration stamps).
+
+        Raises
+        ------
+        QuantizationRefusedError
+            If the agreement is too low (or no usable stamps were given).
+        ValueError
+            If the ensemble's precision is not ``'int8'``, or a member
+            cannot be quantized.
+
+        Examples
+        --------
+        >>> from astro_clusterclass import make_cutouts
+        >>> from astro_clusterclass.classify import Ensemble
+        >>> from astro_clusterclass.datasets import make_cluster_field
+        >>> field = make_cluster_field((512, 512), 300, seed=3)
+        >>> ensemble = Ensemble('compactnet', precision='int8')
+        >>> cut = make_cutouts(field.images, field.candidates, size=ensemble.stamp_size)
+        >>> good = cut.data[cut.flags == 0]
+        >>> figures = ensemble.calibrate_int8(good)
+        >>> figures['worst'] >= 0.995, figures['n_calibration'] == len(good)
+        (True, True)
+        >>> ensemble.predict(good[:3]).shape
+        (3, 1, 4)
+        """
+        self._check_prepared()
+        if self.precision != 'int8':
+            msg = f"calibrate_int8 needs precision='int8'; this ensemble runs in {self.precision!r}"
+            raise ValueError(msg)
+        batch_size = positive_int(batch_size, 'batch_size')
+        usable = None
+        if isinstance(stamps, Cutouts):
+            usable = (stamps.flags & np.uint8(DEFAULT_SKIP_FLAGS)) == 0
+        data, positions = _stamp_array(stamps, 'stamps')
+        finite = np.isfinite(data).all(axis=(1, 2, 3))
+        if usable is not None:
+            finite &= usable
+        if not finite.all():
+            data = data[finite]
+            positions = {k: np.asarray(v)[finite] for k, v in positions.items()}
+        engine = quantization_engine(self.device)
+        n, m, k = data.shape[0], len(self.members), len(CLASSES)
+        reference = torch.empty((n, m, k), dtype=torch.float32)
+        quantized = torch.empty((n, m, k), dtype=torch.float32)
+        converted, originals = {}, {}
+        if n:
+            with torch.no_grad():
+                for indices, x in self._inputs(torch.from_numpy(data), positions, batch_size):
+                    for j in indices:
+                        module = self.members[j].module
+                        if isinstance(module, Int8Module):
+                            msg = 'calibrate_int8: this ensemble is already calibrated'
+                            raise ValueError(msg)
+                        # Ranges from the even-numbered stamps; the odd ones stay unseen.
+                        observing = Int8Module.observe(module, x[:1], engine=engine)
+                        self._run(observing, x[0::2], batch_size, reference[0::2, j])
+                        self._run(module, x[1::2], batch_size, reference[1::2, j])
+                        converted[j], originals[j] = observing.convert(), module
+                        del observing
+                        self._run(converted[j], x, batch_size, quantized[:, j])
+        reference, quantized = reference.numpy(), quantized.numpy()
+        alone = int8_agreement(reference, quantized, self.labels, minimum=0.0,
+                               min_stamps=1) if n else {}
+        # Margins from the even-numbered stamps; the odd-numbered ones check them.
+        margins, fallback = {}, {}
+        checked = quantized[1::2].copy()
+        for j, label in enumerate(self.labels):
+            change = np.abs(quantized[0::2, j] - reference[0::2, j])
+            margins[label] = float(min(2.0 * change.max(), 1.0)) if change.size else 1.0
+            close = close_calls(quantized[1::2, j], margins[label])
+            checked[close, j] = reference[1::2][close, j]
+            fallback[label] = float(close.mean()) if close.size else 1.0
+        agreement = int8_agreement(reference[1::2], checked, self.labels, fallback=fallback)
+        for j, module in converted.items():
+            self.members[j].module = module.guarded(originals[j], margins[self.labels[j]])
+        self.int8 = {'engine': engine, 'source': source, 'n_calibration': int(n), **agreement,
+                     'margin': margins, 'int8_only': alone.get('members', {})}
+        return self.int8
+
+    def _calibrate_on(self, data, positions, batch_size):
+        """Calibrate on a sample spread over stamps of the first job (int8, not yet done)."""
+        n = data.shape[0]
+        keep = _spread(n, INT8_CALIBRATION_SIZE)
+        sample = {key: np.asarray(value)[keep] for key, value in positions.items()}
+        self.calibrate_int8(_StampSample(data[keep], sample), batch_size=batch_size,
+                            source=f'{len(keep)} stamps spread over the first job')
+
+    def _calibrate_on_job(self, images, x, y, order, skip, batch_size):
+        """Calibrate on stamps spread over the job's candidates (in y order)."""
+        finite = order[np.isfinite(x[order]) & np.isfinite(y[order])]
+        pick = finite[_spread(len(finite), 2 * INT8_CALIBRATION_SIZE)]
+        cut = make_cutouts(images, (x[pick], y[pick]), size=self.stamp_size)
+        good = np.flatnonzero((cut.flags & skip) == 0)
+        good = good[_spread(len(good), INT8_CALIBRATION_SIZE)]
+        positions = {'x0': cut.x0[good], 'y0': cut.y0[good], 'x': cut.x[good],
+                     'y': cut.y[good]}
+        self.calibrate_int8(_StampSample(cut.data[good], positions), batch_size=batch_size,
+                            source=f'{len(good)} stamps spread over the first job')
 
     def predict(self, stamps, *, batch_size=32):
         """
@@ -494,14 +832,9 @@ class Ensemble:
         """
         self._check_prepared()
         batch_size = positive_int(batch_size, 'batch_size')
-        positions = {}
-        if isinstance(stamps, Cutouts):
-            positions = {'x0': stamps.x0, 'y0': stamps.y0, 'x': stamps.x, 'y': stamps.y}
-            stamps = stamps.data
-        array = np.ascontiguousarray(stamps, dtype=np.float32)
-        if array.ndim != 4:
-            msg = f'stamps must have shape (N, 5, S, S), got {array.shape}'
-            raise ValueError(msg)
+        array, positions = _stamp_array(stamps, 'stamps')
+        if self.precision == 'int8' and self.int8 is None:
+            self._calibrate_on(array, positions, batch_size)
         with torch.inference_mode():
             return self._forward(torch.from_numpy(array), positions, batch_size)
 
@@ -548,9 +881,12 @@ class Ensemble:
         done = np.zeros(n, dtype=bool)
         maps = _pages.page_maps(images) if release_pages else []
         skip = np.uint8(skip_flags)
+        order = np.argsort(np.where(np.isfinite(y), y, np.inf), kind='stable')
+        if self.precision == 'int8' and self.int8 is None and n:
+            self._calibrate_on_job(images, x, y, order, skip, batch_size)
+            _pages.release_pages(maps)
         with torch.inference_mode(), tqdm(total=n, unit='cand', desc='classify',
                                           disable=not progress) as bar:
-            order = np.argsort(np.where(np.isfinite(y), y, np.inf), kind='stable')
             for start, cut in iter_cutouts(images, (x[order], y[order]), size=size,
                                            chunk_size=chunk_size):
                 index = order[start:start + len(cut)]

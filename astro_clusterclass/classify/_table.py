@@ -82,9 +82,13 @@ def classify_table(tbl, images, *, models=None, batch_size=32, device='auto',
     device : str or `torch.device`, optional
         ``'auto'`` (a CUDA GPU when present, else the CPU), ``'cpu'``,
         ``'cuda'``...
-    precision : {'auto', 'fp32', 'bf16'}, optional
+    precision : {'auto', 'fp32', 'bf16', 'int8'}, optional
         Compute precision (weights cast once); see
-        `~astro_clusterclass.classify.resolve_precision`.
+        `~astro_clusterclass.classify.resolve_precision`. ``'int8'`` (CPU
+        only) quantizes the members on stamps of this job and is refused
+        (`~astro_clusterclass.classify.QuantizationRefusedError`, with the
+        measured agreement) when it would change classes; see
+        :doc:`/scaling`.
     progress : bool, optional
         Show a tqdm progress bar (candidates).
     return_probabilities : bool, optional

@@ -30,8 +30,10 @@ def add_parser(subparsers):
     parser.add_argument('--chunk-size', type=int, default=1024,
                         help='candidates whose stamps are held in memory at once')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
-    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16'),
-                        help="arithmetic of the models ('auto' chooses by device)")
+    parser.add_argument('--precision', default='auto', choices=('auto', 'fp32', 'bf16', 'int8'),
+                        help="arithmetic of the models ('auto' chooses by device; 'int8': "
+                             "CPU, quantized on this job's stamps, refused when it would "
+                             'change classes)')
     parser.add_argument('--probabilities', action='store_true',
                         help="add each model's class probabilities")
     parser.add_argument('--calibration', default=None, metavar="{stored,FILE}",
@@ -105,16 +107,21 @@ def run(args):
           f'counts {counts}{chunks}; wrote {args.output}')
 
 
+#: Openings of the library's error messages, and the flags they are about.
+_FLAG_OF = {"precision='int8'": '--precision int8', 'calibration': '--calibration'}
+
+
 @contextlib.contextmanager
 def _calibration_flag():
-    """Errors about the calibration name the flag, not the library's parameter."""
+    """Errors about the calibration or int8 name the flag, not the library's parameter."""
     try:
         yield
     except ValueError as exc:
         text = str(exc)
-        if not text.startswith('calibration'):
-            raise
-        raise ValueError('--calibration' + text[len('calibration'):]) from exc
+        for opening, flag in _FLAG_OF.items():
+            if text.startswith(opening):
+                raise ValueError(flag + text[len(opening):]) from exc
+        raise
 
 
 def _calibration(value):

@@ -175,3 +175,16 @@ def test_no_positions_names_the_flags(field_files, tmp_path, capsys):
     assert "--x-column xx: 'xx' is not a column" in capsys.readouterr().err
     assert _classify(field_files, path, tmp_path / 'o.ecsv', '--x-column', 'id') == 1
     assert '--x-column id needs --y-column NAME as well' in capsys.readouterr().err
+
+
+def test_int8_refusal_names_the_flag(tmp_path, small_field_files, capsys):
+    # Random weights make near-uniform probabilities: int8 would change classes, and the
+    # refusal says so on the command line in terms of the flag.
+    pytest.importorskip('torch.ao.quantization')
+    catalog, model, _ = _inputs(tmp_path, small_field_files)
+    out = tmp_path / 'int8.ecsv'
+    status = main(['classify', catalog, *small_field_files, '-o', str(out), '--models', model,
+                   '--precision', 'int8', '--no-progress'])
+    err = capsys.readouterr().err
+    assert status == 1 and not out.exists()
+    assert 'error: --precision int8' in err and 'fp32' in err, err
