@@ -727,7 +727,7 @@ class Ensemble:
         >>> from astro_clusterclass import make_cutouts
         >>> from astro_clusterclass.classify import Ensemble
         >>> from astro_clusterclass.datasets import make_cluster_field
-        >>> field = make_cluster_field((512, 512), 300, seed=3)
+        >>> field = make_cluster_field((800, 800), 600, seed=3)
         >>> ensemble = Ensemble('compactnet', precision='int8')
         >>> cut = make_cutouts(field.images, field.candidates, size=ensemble.stamp_size)
         >>> good = cut.data[cut.flags == 0]
