@@ -18,7 +18,7 @@ import zipfile
 
 from .errors import CheckpointError, one_line
 
-__all__ = ['content_digest', 'read_torch_file', 'torch_zip_error']
+__all__ = ['content_digest', 'read_torch_file', 'load_weights_only', 'torch_zip_error']
 
 
 def content_digest(meta_text, tensors):
@@ -96,23 +96,48 @@ def read_torch_file(path, what, *, advice='write it again (or download it again)
         holds pickled Python objects other than tensors and plain
         containers (never unpickled: ``weights_only=True``).
     """
-    import torch
 
     problem = torch_zip_error(path)
     if problem is not None:
         msg = f'{what} is damaged: {problem}; {advice}'
         raise CheckpointError(msg)
+    return load_weights_only(
+        path, what, damaged='is damaged', advice=advice,
+        refusal='Save weights with astro_clusterclass.models.save_checkpoint (safetensors) '
+                'instead')
+
+
+def load_weights_only(path, what, *, damaged='is damaged', advice=None, refusal=None,
+                      is_code=None):
+    """
+    ``torch.load(path, weights_only=True)``, every failure a `CheckpointError` naming ``what``.
+
+    Parameters
+    ----------
+    path : str
+    what : str
+        How to name the file in messages.
+    damaged : str, optional
+        What an unreadable file is said to be (``'is truncated or damaged'``).
+    advice, refusal : str, optional
+        Sentences ending the message of a damaged file, and of one holding code.
+    is_code : callable, optional
+        ``is_code()`` says whether torch's "weights only load failed" really means
+        pickled code (a truncated legacy pickle fails the same way); default: it does.
+    """
+    import torch
+
+    tail = f'; {advice}' if advice else ''
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
-        if 'weights only load failed' in str(exc).lower():
+        if 'weights only load failed' in str(exc).lower() and (is_code is None or is_code()):
             msg = (f'{what} refused: it contains pickled Python objects (code), which are '
-                   f'never loaded. Save weights with astro_clusterclass.models.'
-                   f'save_checkpoint (safetensors) instead')
+                   f'never loaded' + (f'. {refusal}' if refusal else ''))
             raise CheckpointError(msg) from exc
-        msg = f'{what} is damaged: its pickled index cannot be read ({one_line(exc)}); {advice}'
+        msg = f'{what} {damaged}: its pickled index cannot be read ({one_line(exc)}){tail}'
         raise CheckpointError(msg) from exc
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError,
             TypeError, IndexError) as exc:
-        msg = f'{what} is damaged: torch cannot read it ({one_line(exc)}); {advice}'
+        msg = f'{what} {damaged}: torch cannot read it ({one_line(exc)}){tail}'
         raise CheckpointError(msg) from exc

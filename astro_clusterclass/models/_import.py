@@ -15,7 +15,6 @@ with its preprocessing built in.
 
 import datetime
 import os
-import pickle
 import pickletools
 import struct
 
@@ -26,7 +25,7 @@ import torch
 
 from .._utils.errors import CheckpointError, one_line
 from .._utils.files import check_output
-from .._utils.integrity import read_torch_file
+from .._utils.integrity import load_weights_only, read_torch_file
 from .._utils.validation import check_float, check_int
 from .._version import __version__
 from ..bands import BANDS, normalize_band
@@ -103,19 +102,9 @@ def _load_blob(path, kind, what):
             msg = f'{what} is damaged: safetensors cannot read it ({one_line(exc)})'
             raise CheckpointError(msg) from exc
     # The pickle format of torch before 1.6 (no zip container, no CRCs).
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if not _legacy_truncated(path) and 'weights only load failed' in str(exc).lower():
-            msg = (f'{what} refused: it contains pickled Python objects (code), which are '
-                   f'never loaded; only tensors and plain containers are read')
-            raise CheckpointError(msg) from exc
-        msg = f'{what} is truncated or damaged: {one_line(exc)}'
-        raise CheckpointError(msg) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError,
-            TypeError, IndexError) as exc:
-        msg = f'{what} is truncated or damaged: torch cannot read it ({one_line(exc)})'
-        raise CheckpointError(msg) from exc
+    return load_weights_only(path, what, damaged='is truncated or damaged',
+                             refusal='Only tensors and plain containers are read',
+                             is_code=lambda: not _legacy_truncated(path))
 
 
 def _is_state_dict(obj):
