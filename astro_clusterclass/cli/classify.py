@@ -83,7 +83,7 @@ def run(args):
         x, y = pixel_positions(tbl, wcs=images.wcs, use=args.positions, option_names=names)
         check_on_image(x, y, images.shape, option_names=names)
         if not dask:
-            with warnings.catch_warnings(), _calibration_flag():
+            with warnings.catch_warnings(), _errors_name_flags():
                 # Said above, with the flags; not a second time.
                 warnings.filterwarnings('ignore', r'.* fall off the images', AstropyUserWarning)
                 out = classify_table(tbl, images, models=args.models, batch_size=args.batch_size,
@@ -92,7 +92,7 @@ def run(args):
                                      return_probabilities=args.probabilities, columns=columns,
                                      calibration=calibration)
     if dask:
-        with _calibration_flag():
+        with _errors_name_flags():
             out = _classify_dask(tbl, args, columns, calibration)
     write_table(out, args.output, overwrite=args.overwrite)
     step = out.meta['classification']
@@ -112,7 +112,7 @@ _FLAG_OF = {"precision='int8'": '--precision int8', 'calibration': '--calibratio
 
 
 @contextlib.contextmanager
-def _calibration_flag():
+def _errors_name_flags():
     """Errors about the calibration or int8 name the flag, not the library's parameter."""
     try:
         yield
