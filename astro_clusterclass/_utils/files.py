@@ -50,16 +50,20 @@ def check_output(path, *, overwrite=False, parameter='output', flag=None):
 
 
 @contextlib.contextmanager
-def atomic_path(path, *, suffix=None):
+def atomic_path(path):
     """
-    A temporary path beside ``path``; renamed to ``path`` when the block succeeds.
+    A temporary path for ``path``; renamed to ``path`` when the block succeeds.
 
-    The temporary name keeps the extension (``suffix``, default that of
-    ``path``) so that writers that choose a format from it still work. On
-    an exception the temporary file is removed and ``path`` is untouched;
-    an `OSError` (a full disk, a file-size limit) gets a note naming
-    ``path``. A folder that is missing or not writable is refused before
-    anything is written, with a message naming ``path``.
+    The temporary file has the name of ``path`` (so that writers that
+    choose a format from the extension still work) inside a private
+    temporary folder beside it, ``.<name>.partial-<random>/``. The folder
+    also holds whatever the writer makes on its way (safetensors, for one,
+    writes through a ``.tmp*`` file of its own and renames it), so a
+    process killed mid-write leaves one recognisable temporary and nothing
+    else. On an exception the temporary folder is removed and ``path`` is
+    untouched; an `OSError` (a full disk, a file-size limit) gets a note
+    naming ``path``. A folder that is missing or not writable is refused
+    before anything is written, with a message naming ``path``.
 
     Examples
     --------
@@ -72,33 +76,30 @@ def atomic_path(path, *, suffix=None):
     >>> with open(target) as fh:
     ...     fh.read()
     'done'
+    >>> os.listdir(os.path.dirname(target))   # the temporary folder is gone
+    ['out.txt']
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
-    if suffix is None:
-        stem, dot, ext = base.partition('.')
-        suffix = dot + ext
     if not os.path.isdir(folder):
         msg = f'cannot write {path!r}: the folder {folder!r} does not exist'
         raise FileNotFoundError(msg)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f'.{base}{TEMPORARY_MARK}', suffix=suffix, dir=folder)
+        private = tempfile.mkdtemp(prefix=f'.{base}{TEMPORARY_MARK}', dir=folder)
     except PermissionError as exc:
         msg = f'cannot write {path!r}: the folder {folder!r} is not writable ({exc.strerror})'
         raise PermissionError(msg) from exc
-    os.close(fd)
-    os.remove(tmp)  # writers create the file themselves (some refuse an existing one)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield os.path.join(private, base)
+        os.replace(os.path.join(private, base), path)
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
         if isinstance(exc, OSError):
             # A full disk or a file-size limit names the temporary file, if anything.
             exc.add_note(f'while writing {path!r}, which was left as it was')
         raise
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def check_writable(path, *, overwrite=False, parameter='output', flag=None, extensions=None,

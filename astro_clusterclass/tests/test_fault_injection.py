@@ -32,6 +32,7 @@ from astro_clusterclass import BANDS, load_images, make_cutouts
 from astro_clusterclass.classify import classify_table
 from astro_clusterclass.conftest import gaussian_field
 from astro_clusterclass.cutouts import CutoutFlag, iter_cutouts
+from astro_clusterclass._utils.files import TEMPORARY_MARK
 from astro_clusterclass.images import LazyImage
 from astro_clusterclass.preprocessing import StampTransform
 
@@ -473,4 +474,4 @@ def test_checkpoint_writer_killed_at_any_moment(tmp_path):
     leftovers = [p.name for p in tmp_path.iterdir()
                  if p.name not in ('model.safetensors', 'reference_0.safetensors',
                                    'reference_1.safetensors')]
-    assert all('.partial-' in name for name in leftovers)   # recognisable temporaries only
+    assert all(TEMPORARY_MARK in name for name in leftovers), leftovers   # ours only

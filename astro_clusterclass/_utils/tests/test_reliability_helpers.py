@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from astro_clusterclass._utils.errors import CheckpointError, one_line
-from astro_clusterclass._utils.files import atomic_path
+from astro_clusterclass._utils.files import TEMPORARY_MARK, atomic_path
 from astro_clusterclass._utils.integrity import content_digest, torch_zip_error
 from astro_clusterclass._utils.locks import exclusive_lock
 from astro_clusterclass._utils.pixels import FAR, center_pixels
@@ -55,6 +55,43 @@ def test_atomic_path_names_the_target_on_failure(tmp_path):
                                                 r"'.*missing' does not exist"):
         with atomic_path(tmp_path / 'missing' / 'out.txt'):
             pass
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from astro_clusterclass._utils.files import TEMPORARY_MARK, atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    # What safetensors does: a temporary of its own beside the file it writes.
+    with open(os.path.join(os.path.dirname(tmp), '.tmpAbC123'), 'w') as fh:
+        fh.write('half')
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_writer_leaves_only_recognisable_temporaries(tmp_path):
+    import subprocess
+    import sys
+    target = tmp_path / 'model.safetensors'
+    target.write_text('previous')
+    result = subprocess.run([sys.executable, '-c', _KILLED_WRITER, str(target)])
+    assert result.returncode == -9
+    assert target.read_text() == 'previous'
+    leftovers = sorted(os.listdir(tmp_path))
+    assert leftovers[1:] == ['model.safetensors']
+    assert leftovers[0].startswith(f'.model.safetensors{TEMPORARY_MARK}')
+    assert os.listdir(tmp_path / leftovers[0]) == ['.tmpAbC123']
+
+
+def test_atomic_path_removes_its_temporary_folder(tmp_path):
+    target = tmp_path / 'out.ecsv'
+    with atomic_path(target) as tmp:
+        assert os.path.basename(tmp) == 'out.ecsv'   # writers that read the extension
+        assert TEMPORARY_MARK in os.path.basename(os.path.dirname(tmp))
+        with open(tmp, 'w') as fh:
+            fh.write('done')
+        with open(os.path.join(os.path.dirname(tmp), '.tmp-of-the-writer'), 'w') as fh:
+            fh.write('left by the writer')
+    assert os.listdir(tmp_path) == ['out.ecsv'] and target.read_text() == 'done'
 
 
 def test_lock_file_that_cannot_be_created(tmp_path):
