@@ -2,6 +2,8 @@
 
 import math
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -69,8 +71,6 @@ with atomic_path(sys.argv[1]) as tmp:
 
 
 def test_a_killed_writer_leaves_only_recognisable_temporaries(tmp_path):
-    import subprocess
-    import sys
     target = tmp_path / 'model.safetensors'
     target.write_text('previous')
     result = subprocess.run([sys.executable, '-c', _KILLED_WRITER, str(target)])
